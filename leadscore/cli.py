@@ -1,0 +1,159 @@
+"""The `leadscore` command. A user's mistake gets one clear line and exit code 2; a failed
+night (validation, a crash) exits 1 after saying why."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Sequence
+
+from leadscore.errors import LeadscoreError, ValidationFailed
+from leadscore.settings import load_settings
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="leadscore", description=__doc__.split(".")[0])
+    url = argparse.ArgumentParser(add_help=False)
+    url.add_argument("--url", help="warehouse URL (default: $LEADSCORE_WAREHOUSE_URL, else sqlite:///leadscore.db)")
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", parents=[url], help="create the output tables and views (idempotent)")
+    demo_data = sub.add_parser("demo-data", parents=[url], help="write realistic demo source tables")
+    demo_data.add_argument("--leads", type=_positive, default=20_000)
+    demo_data.add_argument("--days", type=_positive, default=270)
+    demo_data.add_argument("--seed", type=int, default=7)
+    demo_data.add_argument("--end-date", type=_date, default=None, help="last day of data (default: yesterday UTC)")
+    demo_data.add_argument("--replace", action="store_true", help="overwrite source tables that hold data")
+    sub.add_parser("demo", parents=[url], help="load demo data if the warehouse has none, run the latest "
+                                               "night, print the morning queue")
+    run = sub.add_parser("run", parents=[url], help="run one night")
+    run.add_argument("--date", type=_date, default=None, help="run date (default: yesterday UTC)")
+    backfill = sub.add_parser("backfill", parents=[url], help="run each date from --start to --end, in order")
+    backfill.add_argument("--start", type=_date, required=True)
+    backfill.add_argument("--end", type=_date, required=True)
+    queue = sub.add_parser("queue", parents=[url], help="print the SDR queue (v_sdr_queue)")
+    queue.add_argument("--team")
+    queue.add_argument("--limit", type=_positive, default=20)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(warehouse_url=args.url)
+        return COMMANDS[args.command](args, settings)
+    except ValidationFailed as exc:
+        print(f"leadscore: night refused, nothing was published ({len(exc.failures)} validation errors):",
+              file=sys.stderr)
+        for failure in exc.failures:
+            print(f"  {failure.line()}", file=sys.stderr)
+        return 1
+    except LeadscoreError as exc:
+        print(f"leadscore: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("leadscore: interrupted; nothing half-written (each night commits once)", file=sys.stderr)
+        return 130
+
+
+def cmd_init_db(args: argparse.Namespace, settings) -> int:
+    from leadscore import warehouse
+
+    warehouse.init_db(warehouse.connect(settings.warehouse_url))
+    print(f"output tables and views ready in {settings.public()['warehouse_url']}")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace, settings) -> int:
+    from leadscore import warehouse
+    from leadscore.demo import DemoSpec, load_demo
+
+    end = args.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    spec = DemoSpec(leads=args.leads, days=args.days, seed=args.seed, end_date=end)
+    engine = warehouse.connect(settings.warehouse_url)
+    start = time.perf_counter()
+    counts = load_demo(engine, spec, replace=args.replace, progress=lambda m: print(f"  writing {m}", flush=True))
+    warehouse.init_db(engine)
+    print(f"demo data for {spec.days} days ending {end} (seed {spec.seed}) in {time.perf_counter() - start:.1f}s:")
+    for table, n in counts.items():
+        print(f"  {table:<26}{n:>12,}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings) -> int:
+    from flows.nightly import nightly_rescore
+
+    result = nightly_rescore(args.date.isoformat() if args.date else None, settings.warehouse_url)
+    _print_result(result)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace, settings) -> int:
+    from flows.nightly import backfill
+
+    if args.end < args.start:
+        raise LeadscoreError(f"backfill: --end {args.end} is before --start {args.start}")
+    for result in backfill(args.start.isoformat(), args.end.isoformat(), settings.warehouse_url):
+        _print_result(result)
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace, settings) -> int:
+    from leadscore import queue, warehouse
+
+    print(queue.render(warehouse.connect(settings.warehouse_url), team=args.team, limit=args.limit))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings) -> int:
+    import sqlalchemy as sa
+
+    from leadscore import warehouse
+
+    engine = warehouse.connect(settings.warehouse_url)
+    with engine.connect() as conn:
+        has_data = warehouse.has_table(conn, "crm_leads") and conn.execute(
+            sa.text("select count(*) from crm_leads")).scalar()
+        latest = None
+        if has_data and warehouse.has_table(conn, "product_events"):
+            latest = conn.execute(sa.text("select max(occurred_at) from product_events")).scalar()
+    if not has_data:
+        print("no leads in the warehouse: loading demo data (20,000 leads, 270 days)")
+        cmd_demo_data(argparse.Namespace(leads=20_000, days=270, seed=7, end_date=None, replace=False), settings)
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    else:
+        day = dt.date.fromisoformat(str(latest)[:10]) if latest else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    print(f"running the night of {day}")
+    cmd_run(argparse.Namespace(date=day), settings)
+    return cmd_queue(argparse.Namespace(team=None, limit=15), settings)
+
+
+def _print_result(result: dict) -> None:
+    print(f"night {result['run_date']}: scored {result['scored']:,} leads, {result['sdr_ready']:,} SDR-ready, "
+          f"routed {result['routed']:,} (overflow {result['overflow']:,}); model {result['model_version']}; "
+          f"challenger {result['challenger']} {result['challenger_status']}; "
+          f"holdout AUC {result['roc_auc_holdout']:.3f}")
+
+
+COMMANDS = {"init-db": cmd_init_db, "demo-data": cmd_demo_data, "run": cmd_run, "backfill": cmd_backfill,
+            "queue": cmd_queue, "demo": cmd_demo}
+
+if __name__ == "__main__":
+    sys.exit(main())

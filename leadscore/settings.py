@@ -1,0 +1,106 @@
+"""One settings object, resolved once at flow or command start.
+
+Precedence: explicit overrides (CLI flags, deployment parameters) > `LEADSCORE_*` environment
+variables > defaults. A value that cannot be parsed fails at once with the variable's name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from leadscore.errors import LeadscoreError
+
+DEFAULT_URL = "sqlite:///leadscore.db"
+ENV_PREFIX = "LEADSCORE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_url: str = DEFAULT_URL
+    # The sales cycle: a lead "closes" when its opportunity is won within this many days.
+    horizon_days: int = 90
+    # Close rate that SDR-ready leads should reach within the horizon (practice: 10-15%).
+    target_close_rate: float = 0.125
+    # The score at which a lead becomes SDR-ready. Scores are scaled so this is a round number.
+    threshold_points: float = 100.0
+    # Training snapshots: one every N days, as many as history allows, up to max_snapshots.
+    snapshot_every_days: int = 7
+    max_snapshots: int = 26
+    # Share of the snapshots (the latest ones) kept out of training to evaluate the model.
+    holdout_share: float = 0.25
+    # Caps the training set (negatives are down-sampled with weights, so calibration holds).
+    max_training_rows: int = 400_000
+    # A challenger replaces the champion unless its holdout log loss is worse by more than this.
+    promotion_tolerance: float = 0.002
+    seed: int = 7
+    # Routing.
+    routing_file: str = ""
+    sla_hours: int = 48
+    reroute_after_days: int = 30
+    # Re-aggregate this many trailing days of events each night, to catch late-arriving rows.
+    late_event_days: int = 3
+    # Validation: the newest event must be within this many hours of the end of the run date.
+    freshness_hours: int = 36
+    data_docs_dir: str = ""
+
+    @property
+    def routing_path(self) -> Path:
+        if self.routing_file:
+            return Path(self.routing_file)
+        return Path(__file__).with_name("routing.toml")
+
+    def public(self) -> dict[str, Any]:
+        """The settings as recorded in pipeline_runs (the URL without its password)."""
+        values = dataclasses.asdict(self)
+        values["warehouse_url"] = redact_url(self.warehouse_url)
+        return values
+
+
+def redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable url>"
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if isinstance(raw, kind):
+        return raw
+    try:
+        if kind is bool:
+            lowered = str(raw).strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes"}
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise LeadscoreError(f"setting {name}: cannot read {raw!r} as {kind.__name__}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings from overrides, then `LEADSCORE_<NAME>` variables, then defaults."""
+    kinds = {f.name: type(f.default) for f in fields(Settings)}
+    unknown = set(overrides) - set(kinds)
+    if unknown:
+        raise LeadscoreError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        env_name = ENV_PREFIX + ("WAREHOUSE_URL" if name == "warehouse_url" else name.upper())
+        if overrides.get(name) is not None:
+            values[name] = _coerce(name, kind, overrides[name])
+        elif os.environ.get(env_name):
+            values[name] = _coerce(env_name, kind, os.environ[env_name])
+    settings = Settings(**values)
+    if not 0 < settings.target_close_rate < 1:
+        raise LeadscoreError("setting target_close_rate must be between 0 and 1")
+    if settings.horizon_days < 1 or settings.snapshot_every_days < 1:
+        raise LeadscoreError("settings horizon_days and snapshot_every_days must be positive")
+    return settings
+
+
+__all__ = ["Settings", "load_settings", "DEFAULT_URL"]

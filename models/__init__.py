@@ -1,0 +1,4 @@
+"""Models of the close probability."""
+from models.close_probability import CloseProbabilityModel
+
+__all__ = ["CloseProbabilityModel"]

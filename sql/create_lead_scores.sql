@@ -1,0 +1,17 @@
+create table if not exists lead_scores (
+    lead_id text primary key,
+    score_date date not null,
+    close_probability double precision not null,
+    score double precision not null,
+    fit_score double precision not null,
+    engagement_score double precision not null,
+    velocity double precision not null,
+    priority double precision not null,
+    sdr_ready boolean not null,
+    sdr_ready_since date,
+    days_to_sdr_ready integer,
+    team text,
+    top_reasons text not null,
+    model_version text not null,
+    run_id text not null
+)

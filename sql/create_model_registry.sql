@@ -1,0 +1,23 @@
+create table if not exists model_registry (
+    model_version text primary key,
+    trained_for_date date not null,
+    created_at timestamptz not null,
+    kind text not null,
+    status text not null,
+    status_reason text not null,
+    train_start date not null,
+    train_end date not null,
+    holdout_start date not null,
+    holdout_end date not null,
+    train_rows integer not null,
+    holdout_rows integer not null,
+    horizon_days integer not null,
+    threshold_points double precision not null,
+    threshold_probability double precision not null,
+    metrics text not null,
+    points_table text not null,
+    artifact text not null,
+    artifact_sha256 text not null,
+    code_version text not null,
+    seed integer not null
+)

@@ -1,0 +1,1 @@
+delete from account_scores where score_date = :score_date

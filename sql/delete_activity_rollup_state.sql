@@ -1,0 +1,1 @@
+delete from activity_rollup_state

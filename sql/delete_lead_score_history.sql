@@ -1,0 +1,1 @@
+delete from lead_score_history where score_date = :score_date

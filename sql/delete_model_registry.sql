@@ -1,0 +1,1 @@
+delete from model_registry where model_version = :model_version

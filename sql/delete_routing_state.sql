@@ -1,0 +1,1 @@
+delete from routing_state where team = :team

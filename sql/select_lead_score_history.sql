@@ -1,0 +1,1 @@
+select * from lead_score_history where score_date = :score_date

@@ -1,0 +1,1 @@
+select team, last_rep_id from routing_state

@@ -1,0 +1,213 @@
+"""Point-in-time lead features: data in, data out, no database.
+
+A snapshot "as of day s" sees only rows timed before s + 1 day, 00:00 UTC. Fit features come
+from who the lead is (profile, account); engagement features from what it did in the windows
+before the snapshot (daily activity counts) and where it stands (status, age).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+SCORABLE_STATUSES = ["open", "working", "nurture"]
+PRODUCT_EVENTS = ["login", "document_created", "document_sent", "document_signed", "template_created",
+                  "teammate_invited", "integration_connected", "billing_page_viewed"]
+MARKETING_EVENTS = ["whitepaper_download", "webinar_registration", "webinar_attended", "pricing_page_view",
+                    "docs_page_view", "demo_request", "email_open", "email_click", "website_visit"]
+KNOWN_EVENTS = PRODUCT_EVENTS + MARKETING_EVENTS
+# How far back the engagement features look; the activity read must cover it.
+LOOKBACK_DAYS = 90
+
+FIT_FEATURES = ["seniority", "email_type", "employee_count", "sales_team_size", "industry", "region",
+                "is_target_account", "lead_source", "has_account"]
+ENGAGEMENT_FEATURES = (
+    ["signed_up", "active_days_7d", "active_days_30d", "active_days_90d"]
+    + [f"{e}_7d" for e in PRODUCT_EVENTS if e != "login"]
+    + [f"{e}_30d" for e in PRODUCT_EVENTS if e != "login"]
+    + [f"{e}_30d" for e in MARKETING_EVENTS]
+    + ["lead_age_days", "status"]
+)
+FEATURES = FIT_FEATURES + ENGAGEMENT_FEATURES
+# More of an action never lowers the score: these columns are constrained to be monotone.
+MONOTONE = {c: 1 for c in ENGAGEMENT_FEATURES if c not in {"lead_age_days", "status"}} | {"signed_up": 1}
+
+REGIONS = {
+    "NA": ["US", "CA"],
+    "LATAM": ["MX", "BR", "AR", "CL", "CO", "PE", "UY", "CR", "PA", "EC"],
+    "EMEA": ["GB", "IE", "DE", "FR", "NL", "BE", "LU", "ES", "PT", "IT", "CH", "AT", "SE", "NO", "DK", "FI",
+             "PL", "CZ", "RO", "GR", "IL", "SA", "AE", "QA", "KW", "EG", "ZA", "NG", "KE", "TR", "HU"],
+    "APAC": ["IN", "CN", "JP", "KR", "AU", "NZ", "SG", "HK", "TW", "MY", "TH", "ID", "PH", "VN", "PK"],
+}
+COUNTRY_REGION = {c: region for region, codes in REGIONS.items() for c in codes}
+PERSONAL_DOMAINS = {"gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com",
+                    "live.com", "msn.com", "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com",
+                    "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com", "126.com",
+                    "naver.com"}
+EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+# Title keywords by seniority, most senior first; titles in Arabic and Chinese script included.
+SENIORITY_PATTERNS = [
+    ("c_level", [r"\bchief\b", r"\bc[eoft]o\b", r"\bfounder\b", r"\bpresident\b", r"\bowner\b",
+                 r"general counsel", r"الرئيس التنفيذي", r"المؤسس", r"首席", r"总裁", r"创始人", r"董事长"]),
+    ("vp", [r"\bvp\b", r"\bsvp\b", r"\bevp\b", r"vice president", r"نائب الرئيس", r"副总裁"]),
+    ("director", [r"\bdirector\b", r"\bhead of\b", r"مدير العمليات", r"مدير عام", r"总监"]),
+    ("manager", [r"\bmanager\b", r"\blead\b", r"\bsupervisor\b", r"مدير", r"经理", r"主管"]),
+    ("intern", [r"\bintern\b", r"\btrainee\b", r"\bstudent\b", r"summer analyst", r"متدرب", r"实习"]),
+]
+
+
+def seniority(title: pl.Expr) -> pl.Expr:
+    """Seniority level from a free-text title; blank titles are unknown, others individual."""
+    lowered = title.str.to_lowercase().str.strip_chars()
+    expr = pl.when(lowered.is_null() | (lowered == "")).then(pl.lit("unknown"))
+    for level, patterns in SENIORITY_PATTERNS:
+        expr = expr.when(lowered.str.contains("|".join(f"(?:{p})" for p in patterns))).then(pl.lit(level))
+    return expr.otherwise(pl.lit("individual"))
+
+
+def email_key(email: pl.Expr) -> pl.Expr:
+    """The key product users are joined on: case- and space-insensitive."""
+    return email.str.replace_all(r"\s", "").str.to_lowercase()
+
+
+def email_type(email: pl.Expr) -> pl.Expr:
+    key = email_key(email)
+    domain = key.str.split("@").list.last()
+    return (pl.when(~key.str.contains(EMAIL_RE)).then(pl.lit("malformed"))
+            .when(domain.is_in(sorted(PERSONAL_DOMAINS))).then(pl.lit("personal"))
+            .otherwise(pl.lit("corporate")))
+
+
+def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """One row per lead with its fit features (who they are); no time dependence."""
+    acc = accounts.select(
+        "account_id",
+        pl.col("employee_count").cast(pl.Float64),
+        pl.col("sales_team_size").cast(pl.Float64),
+        "industry",
+        pl.col("country").alias("account_country"),
+        pl.col("is_target_account").cast(pl.Boolean),
+        pl.col("owner_id"),
+        pl.col("name").alias("account_name"),
+    )
+    country = pl.coalesce(pl.col("country"), pl.col("account_country")).str.to_uppercase().str.strip_chars()
+    return (
+        leads.join(acc, on="account_id", how="left")
+        .with_columns(
+            seniority(pl.col("title")).alias("seniority"),
+            email_type(pl.col("email")).alias("email_type"),
+            email_key(pl.col("email")).alias("email_key"),
+            country.alias("country_code"),
+            country.replace_strict(COUNTRY_REGION, default="other").fill_null("unknown").alias("region"),
+            pl.col("is_target_account").fill_null(False).cast(pl.Int8).alias("is_target_account"),
+            pl.col("account_id").is_not_null().cast(pl.Int8).alias("has_account"),
+            pl.col("industry").str.to_lowercase(),
+        )
+        .select("lead_id", "account_id", "account_name", "owner_id", "created_at", "email_key", "country_code",
+                *FIT_FEATURES)
+    )
+
+
+def _cutoffs(days: list[dt.date]) -> pl.DataFrame:
+    return pl.DataFrame({
+        "snapshot": days,
+        "cutoff": [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in days],
+    }, schema={"snapshot": pl.Date, "cutoff": pl.Datetime("us")})
+
+
+def snapshot_frame(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportunities: pl.DataFrame,
+                   days: list[dt.date], horizon_days: int | None = None) -> pl.DataFrame:
+    """Leads that exist and are scorable at each snapshot, with status, age and (optionally) label.
+
+    Scorable: status open, working or nurture as of the snapshot (from the status history), and
+    no opportunity created yet. The label, when `horizon_days` is given: an opportunity of the
+    lead is won in the `horizon_days` days after the snapshot.
+    """
+    snaps = _cutoffs(days)
+    base = profiles.join(snaps, how="cross").filter(pl.col("created_at") < pl.col("cutoff"))
+    changes = status_changes.select("lead_id", pl.col("changed_at").alias("cutoff"), "status").sort("cutoff")
+    base = (
+        base.sort("cutoff")
+        .join_asof(changes, on="cutoff", by="lead_id", strategy="backward", allow_exact_matches=False,
+                   check_sortedness=False)
+        .with_columns(pl.col("status").fill_null("open"))
+    )
+    first_opp = opportunities.filter(pl.col("lead_id").is_not_null()).group_by("lead_id").agg(
+        pl.col("created_at").min().alias("first_opp_at"))
+    base = (
+        base.join(first_opp, on="lead_id", how="left")
+        .filter(pl.col("status").is_in(SCORABLE_STATUSES)
+                & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff"))))
+        .with_columns(((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400)
+                      .alias("lead_age_days"))
+        .drop("first_opp_at")
+    )
+    if horizon_days is not None:
+        won = opportunities.filter((pl.col("stage") == "closed_won") & pl.col("lead_id").is_not_null()
+                                   & pl.col("closed_at").is_not_null()).select("lead_id", "closed_at")
+        labels = (
+            base.select("lead_id", "snapshot", "cutoff").join(won, on="lead_id", how="inner")
+            .filter((pl.col("closed_at") >= pl.col("cutoff"))
+                    & (pl.col("closed_at") < pl.col("cutoff") + pl.duration(days=horizon_days)))
+            .select("lead_id", "snapshot").unique().with_columns(pl.lit(1, dtype=pl.Int8).alias("label"))
+        )
+        base = base.join(labels, on=["lead_id", "snapshot"], how="left").with_columns(
+            pl.col("label").fill_null(0))
+    return base.sort("snapshot", "lead_id")
+
+
+def engagement(activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
+    """Windowed activity counts per (lead, snapshot), from daily counts per lead and event.
+
+    `activity`: lead_id, activity_date, event, events (one row per lead, day and event).
+    `users`: lead_id, signed_up_at (product sign-ups matched to leads).
+    `snapshots`: lead_id, snapshot, cutoff (the rows to compute).
+    """
+    out = []
+    for day in snapshots["snapshot"].unique().sort():
+        rows = snapshots.filter(pl.col("snapshot") == day).select("lead_id", "snapshot", "cutoff")
+        window = activity.filter(
+            (pl.col("activity_date") <= day) & (pl.col("activity_date") > day - dt.timedelta(days=LOOKBACK_DAYS))
+        ).with_columns(((pl.lit(day) - pl.col("activity_date")).dt.total_days()).alias("ago"))
+        is_product = pl.col("event").is_in(PRODUCT_EVENTS)
+        aggs = [
+            pl.col("activity_date").filter(is_product & (pl.col("ago") < w)).n_unique().alias(f"active_days_{w}d")
+            for w in (7, 30, 90)
+        ]
+        for e in PRODUCT_EVENTS:
+            if e != "login":
+                aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < w)).sum()
+                         .alias(f"{e}_{w}d") for w in (7, 30)]
+            aggs.append(pl.col("ago").filter(pl.col("event") == e).min().alias(f"{e}_days_ago"))
+        aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < 30)).sum().alias(f"{e}_30d")
+                 for e in MARKETING_EVENTS]
+        aggs.append(pl.col("ago").filter(is_product).min().alias("product_days_ago"))
+        counts = window.join(rows.select("lead_id"), on="lead_id", how="semi").group_by("lead_id").agg(aggs)
+        out.append(rows.join(counts, on="lead_id", how="left"))
+    frame = pl.concat(out, how="diagonal_relaxed") if out else snapshots.select("lead_id", "snapshot", "cutoff")
+    count_cols = [c for c in frame.columns if c.endswith(("_7d", "_30d", "_90d"))]
+    signups = users.group_by("lead_id").agg(pl.col("signed_up_at").min())
+    return (
+        frame.with_columns(pl.col(c).fill_null(0).cast(pl.Int32) for c in count_cols)
+        .join(signups, on="lead_id", how="left")
+        .with_columns((pl.col("signed_up_at") < pl.col("cutoff")).fill_null(False).cast(pl.Int8).alias("signed_up"))
+        .drop("signed_up_at", "cutoff")
+    )
+
+
+def build(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportunities: pl.DataFrame,
+          activity: pl.DataFrame, users: pl.DataFrame, days: list[dt.date],
+          horizon_days: int | None = None) -> pl.DataFrame:
+    """Feature rows for the scorable leads at each of `days` (and labels if `horizon_days`)."""
+    base = snapshot_frame(profiles, status_changes, opportunities, days, horizon_days)
+    counts = engagement(activity, users, base.select("lead_id", "snapshot", "cutoff"))
+    return base.join(counts, on=["lead_id", "snapshot"], how="left")
+
+
+def match_users(users: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
+    """Product users matched to leads by email, case- and space-insensitively."""
+    keyed = users.with_columns(email_key(pl.col("email")).alias("email_key"))
+    return keyed.join(profiles.select("lead_id", "email_key"), on="email_key", how="inner").select(
+        "lead_id", "user_id", "signed_up_at")
+

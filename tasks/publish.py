@@ -1,0 +1,126 @@
+"""Publish: write the whole night in one transaction, or nothing.
+
+Readers on other connections see the previous night until the commit, then the new one: on
+PostgreSQL by MVCC, on SQLite by WAL. A rerun of a date replaces that date's rows; when the
+rerun's scores are the same as the stored ones, the stored run_id is kept, so the rows stay
+identical.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+import sql
+from leadscore import warehouse
+from tasks.score import SCORE_COLUMNS
+
+
+@dataclass
+class Night:
+    """Everything one run writes."""
+
+    run_id: str
+    run_date: dt.date
+    scores: pl.DataFrame
+    accounts: pl.DataFrame
+    routing: pl.DataFrame
+    overflow: pl.DataFrame
+    pointers: dict[str, str]
+    registry: dict[str, Any] | None
+    model_version: str
+    activity: pl.DataFrame
+    activity_from: dt.date
+    rolled_through: dt.date
+    run: dict[str, Any] = field(default_factory=dict)
+
+
+SCORE_SCHEMA = {"lead_id": pl.String, "score_date": pl.Date, "close_probability": pl.Float64, "score": pl.Float64,
+                "fit_score": pl.Float64, "engagement_score": pl.Float64, "velocity": pl.Float64,
+                "priority": pl.Float64, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date,
+                "days_to_sdr_ready": pl.Int32, "team": pl.String, "top_reasons": pl.String,
+                "model_version": pl.String, "run_id": pl.String}
+
+
+def stored_history(conn: Any, day: dt.date) -> pl.DataFrame:
+    return warehouse.read_frame(conn, sql.load("select_lead_score_history"), {"score_date": day.isoformat()},
+                                SCORE_SCHEMA)
+
+
+def same_scores(new: pl.DataFrame, old: pl.DataFrame) -> bool:
+    if new.height != old.height:
+        return False
+    columns = [c for c in SCORE_COLUMNS if c != "run_id"]
+    return new.select(columns).sort("lead_id").equals(old.select(columns).cast(new.select(columns).schema).sort("lead_id"))
+
+
+def publish(engine: Engine, night: Night) -> dict[str, Any]:
+    """Write the night atomically; returns row counts and whether the scores changed."""
+    day = night.run_date.isoformat()
+    with engine.begin() as conn:
+        warehouse.execute_ddl(conn, sql.OUTPUT_TABLES)
+        old = stored_history(conn, night.run_date)
+        scores = night.scores
+        changed = not same_scores(scores, old)
+        if not changed:
+            scores = scores.drop("run_id").join(old.select("lead_id", "run_id"), on="lead_id").select(SCORE_COLUMNS)
+        latest = conn.exec_driver_sql("select max(score_date) from lead_scores").scalar()
+        # A backfill of an older date writes history, not the morning table.
+        if latest is None or str(latest)[:10] <= day:
+            conn.exec_driver_sql("delete from lead_scores")
+            warehouse.write_frame(conn, "lead_scores", scores)
+        execute(conn, "delete_lead_score_history", score_date=day)
+        warehouse.write_frame(conn, "lead_score_history", scores)
+        execute(conn, "delete_account_scores", score_date=day)
+        warehouse.write_frame(conn, "account_scores", night.accounts)
+        warehouse.write_frame(conn, "lead_routing", night.routing)
+        for team, rep in night.pointers.items():
+            execute(conn, "delete_routing_state", team=team)
+            execute(conn, "insert_routing_state", team=team, last_rep_id=rep, score_date=day)
+        if night.registry:
+            execute(conn, "delete_model_registry", model_version=night.registry["model_version"])
+            warehouse.write_frame(conn, "model_registry", pl.DataFrame([night.registry]))
+        execute(conn, "delete_lead_activity_daily", from_day=night.activity_from.isoformat(), to_day=day)
+        warehouse.write_frame(conn, "lead_activity_daily", night.activity)
+        execute(conn, "delete_activity_rollup_state")
+        execute(conn, "insert_activity_rollup_state", rolled_through=night.rolled_through.isoformat())
+        counts = {"lead_scores": scores.height, "account_scores": night.accounts.height,
+                  "lead_routing": night.routing.height, "overflow": night.overflow.height,
+                  "activity_rows": night.activity.height}
+        record_run(conn, {**night.run, "status": "succeeded", "scores_changed": changed,
+                          "row_counts": counts, "model_version": night.model_version})
+        warehouse.ensure_views(conn)
+    return {"scores_changed": changed, **counts}
+
+
+def execute(conn: Any, name: str, **params: Any) -> None:
+    conn.execute(warehouse.sa.text(sql.load(name, warehouse.dialect(conn))), params)
+
+
+def record_run(conn: Any, run: dict[str, Any]) -> None:
+    """One pipeline_runs row (JSON columns as text, so both dialects read them alike)."""
+    row = {
+        "run_id": run["run_id"], "run_date": run["run_date"], "status": run["status"],
+        "started_at": run["started_at"], "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "model_version": run.get("model_version"), "scores_changed": run.get("scores_changed"),
+        "timings": json.dumps(run.get("timings", {})), "row_counts": json.dumps(run.get("row_counts", {})),
+        "validation": json.dumps(run.get("validation", {}), default=str), "message": run.get("message", ""),
+        "settings": json.dumps(run.get("settings", {})),
+    }
+    frame = pl.DataFrame([row], schema={
+        "run_id": pl.String, "run_date": pl.Date, "status": pl.String, "started_at": pl.Datetime("us"),
+        "finished_at": pl.Datetime("us"), "model_version": pl.String, "scores_changed": pl.Boolean,
+        "timings": pl.String, "row_counts": pl.String, "validation": pl.String, "message": pl.String,
+        "settings": pl.String})
+    warehouse.write_frame(conn, "pipeline_runs", frame)
+
+
+def record_failure(engine: Engine, run: dict[str, Any]) -> None:
+    """The failed night's pipeline_runs row, in a transaction of its own."""
+    with engine.begin() as conn:
+        warehouse.execute_ddl(conn, ["pipeline_runs"])
+        record_run(conn, {**run, "status": "failed"})

@@ -1,0 +1,107 @@
+"""Report: the account roll-up and the run's Prefect artifacts (what a person reads in the UI)."""
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+
+def account_scores(scores: pl.DataFrame, profiles: pl.DataFrame, week_ago: pl.DataFrame | None,
+                   run_id: str) -> pl.DataFrame:
+    """Per account: P(at least one lead closes), best lead, SDR-ready count, engagement and its trend.
+
+    Leads are treated as independent: 1 - prod(1 - p). `week_ago`: lead_id, engagement_score
+    as the same model scored the leads 7 days before (None on a first night).
+    """
+    with_account = scores.join(profiles.select("lead_id", "account_id"), on="lead_id").filter(
+        pl.col("account_id").is_not_null())
+    if week_ago is not None:
+        past = week_ago.join(profiles.select("lead_id", "account_id"), on="lead_id").group_by("account_id").agg(
+            pl.col("engagement_score").sum().alias("engagement_then"))
+    else:
+        past = pl.DataFrame(schema={"account_id": pl.String, "engagement_then": pl.Float64})
+    return (
+        with_account.sort(["score", "lead_id"], descending=[True, False])
+        .group_by("account_id", maintain_order=True)
+        .agg(
+            (1 - (1 - pl.col("close_probability")).product()).round(6).alias("close_probability"),
+            pl.col("lead_id").first().alias("best_lead_id"),
+            pl.col("score").first().alias("best_lead_score"),
+            pl.len().cast(pl.Int32).alias("scored_leads"),
+            pl.col("sdr_ready").sum().cast(pl.Int32).alias("sdr_ready_leads"),
+            pl.col("engagement_score").sum().round(1).alias("engagement_score"),
+            pl.col("score_date").first(),
+        )
+        .join(past, on="account_id", how="left")
+        .with_columns(
+            (pl.col("engagement_score") - pl.col("engagement_then").fill_null(0.0)).round(1).alias("engagement_trend"),
+            pl.lit(run_id).alias("run_id"),
+        )
+        .select("account_id", "score_date", "close_probability", "best_lead_id", "best_lead_score", "scored_leads",
+                "sdr_ready_leads", "engagement_score", "engagement_trend", "run_id")
+        .sort("account_id")
+    )
+
+
+def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
+                     counts: dict[str, Any]) -> str:
+    scores = night.scores
+    m = candidate.metrics
+    b = m["baselines"]
+    ready = scores.filter(pl.col("sdr_ready"))
+    lines = [
+        f"# leadscore night {night.run_date}",
+        "",
+        f"- run `{night.run_id}`; scoring model `{night.model_version}`",
+        f"- challenger `{candidate.scorer.version}`: **{registry['status'] if registry else '-'}**"
+        f" — {registry['status_reason'] if registry else ''}",
+        f"- scored leads: {scores.height:,}; SDR-ready: {ready.height:,} ({ready.height / max(scores.height, 1):.1%});"
+        f" newly routed: {counts.get('lead_routing', 0):,}; overflow: {counts.get('overflow', 0):,}",
+        f"- validation: {validation.expectations} expectations, {len(validation.errors)} errors,"
+        f" {len(validation.warnings)} warnings ({validation.seconds:.1f}s)",
+        "",
+        "## Model on the time-ordered holdout",
+        "",
+        "| metric | challenger | fit only | hand rule | boosting |",
+        "|---|---|---|---|---|",
+        f"| ROC AUC | {m['roc_auc']:.3f} | {b['fit_only']['roc_auc']:.3f} | {b['hand_rule']['roc_auc']:.3f} |"
+        f" {b['boosting']['roc_auc']:.3f} |",
+        f"| log loss | {m['log_loss']:.4f} | {b['fit_only']['log_loss']:.4f} | - | {b['boosting']['log_loss']:.4f} |",
+        "",
+        f"PR AUC {m['pr_auc']:.3f}; Brier {m['brier']:.4f}; ECE {m['ece']:.4f}; top-decile lift"
+        f" {m['top_decile_lift']:.1f}x (captures {m['top_decile_capture']:.0%} of closes).",
+        f"SDR-ready on the holdout: {m.get('sdr_ready_share', 0):.1%} of leads, closing at"
+        f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
+        f" {m['fit_only_ready_share']:.1%} (practice: about 5%).",
+        f"Kind: {m['kind_choice']}.",
+        "",
+        "## Points table (top actions and attributes)",
+        "",
+        "| feature | value | points | lift at threshold | worth scoring |",
+        "|---|---|---|---|---|",
+    ]
+    table = sorted(candidate.points_table, key=lambda r: -r["points"])[:25]
+    for r in table:
+        lines.append(f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
+                     f" {'yes' if r['worth_scoring'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def publish_artifacts(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
+                      counts: dict[str, Any]) -> dict[str, Any]:
+    """Create the run's Prefect artifacts; return the run summary."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(markdown=summary_markdown(night, candidate, registry, validation, counts),
+                             key="leadscore-night", description=f"leadscore night {night.run_date}")
+    queue = (night.scores.filter(pl.col("sdr_ready")).sort("priority", descending=True).head(50)
+             .select("lead_id", "team", "score", "velocity", "priority", "top_reasons"))
+    create_table_artifact(table=queue.to_dicts(), key="leadscore-queue", description="Top of tonight's SDR queue")
+    return {
+        "run_id": night.run_id, "run_date": str(night.run_date), "model_version": night.model_version,
+        "challenger": candidate.scorer.version, "challenger_status": registry["status"] if registry else None,
+        "scored": night.scores.height, "sdr_ready": int(night.scores["sdr_ready"].sum()),
+        "routed": counts.get("lead_routing", 0), "overflow": counts.get("overflow", 0),
+        "scores_changed": counts.get("scores_changed"), "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
+        "validation": validation.summary() | {"failures": len(validation.failures)},
+    }

@@ -1,0 +1,157 @@
+"""Route: give each lead that newly became SDR-ready a team and a rep. Data in, data out.
+
+Team: the first matching rule of the routing file. Rep: the account's owner, else the rep who
+got an earlier lead of the same account, else the next rep of the team in round-robin order
+(pointer kept across nights), skipping inactive reps and reps at their daily capacity. A lead
+no rep can take waits in the team's overflow (shown in v_sdr_queue) and is tried again the next
+night. A lead is routed once per SDR-ready episode, and again only when it fell below the
+threshold, crossed it again, and its last routing is older than `reroute_after_days`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from leadscore.errors import LeadscoreError
+from tasks.features import COUNTRY_REGION
+
+RULE_KEYS = {"name", "team", "region", "country", "segment", "industry", "target_account"}
+
+
+@dataclass(frozen=True)
+class Rules:
+    rules: list[dict[str, Any]]
+    segments: dict[str, tuple[int, int]]
+    regions: dict[str, str]
+
+
+def load_rules(path: Path) -> Rules:
+    """Read and check the routing file; a mistake names the file, the rule and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LeadscoreError(f"routing file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LeadscoreError(f"routing file {path}: {exc}") from None
+    rules = data.get("rules") or []
+    if not rules:
+        raise LeadscoreError(f"routing file {path}: no [[rules]]")
+    segments = {name: (int(lo), int(hi)) for name, (lo, hi) in (data.get("segments") or {}).items()}
+    for i, rule in enumerate(rules, 1):
+        label = rule.get("name", f"rule {i}")
+        unknown = set(rule) - RULE_KEYS
+        if unknown:
+            raise LeadscoreError(f"routing file {path}: {label}: unknown key(s) {', '.join(sorted(unknown))}")
+        if not rule.get("team"):
+            raise LeadscoreError(f"routing file {path}: {label}: no team")
+        for seg in rule.get("segment", []):
+            if seg not in segments and seg != "unknown":
+                raise LeadscoreError(f"routing file {path}: {label}: segment {seg!r} is not in [segments]")
+    regions = COUNTRY_REGION | {k.upper(): v for k, v in (data.get("regions") or {}).items()}
+    return Rules(rules=rules, segments=segments, regions=regions)
+
+
+def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl.Expr:
+    expr = pl.when(employee_count.is_null()).then(pl.lit("unknown"))
+    for name, (lo, hi) in segments.items():
+        expr = expr.when(employee_count.is_between(lo, hi)).then(pl.lit(name))
+    return expr.otherwise(pl.lit("unknown"))
+
+
+def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """lead_id, team, rule for leads with country_code, employee_count, industry, is_target_account."""
+    frame = leads.with_columns(
+        pl.col("country_code").replace_strict(rules.regions, default="other").fill_null("unknown").alias("_region"),
+        segment(pl.col("employee_count"), rules.segments).alias("_segment"),
+        pl.col("industry").str.to_lowercase().alias("_industry"),
+        pl.col("is_target_account").cast(pl.Boolean).fill_null(False).alias("_target"),
+    )
+    team, name = pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
+    for i, rule in reversed(list(enumerate(rules.rules, 1))):
+        cond = pl.lit(True)
+        for key, column in (("region", "_region"), ("country", "country_code"), ("segment", "_segment"),
+                            ("industry", "_industry")):
+            if key in rule:
+                cond = cond & pl.col(column).is_in([str(v) for v in rule[key]])
+        if "target_account" in rule:
+            cond = cond & (pl.col("_target") == bool(rule["target_account"]))
+        team = pl.when(cond).then(pl.lit(rule["team"])).otherwise(team)
+        name = pl.when(cond).then(pl.lit(rule.get("name", f"rule {i}"))).otherwise(name)
+    return frame.select("lead_id", team.alias("team"), name.alias("rule"))
+
+
+def candidates(ready: pl.DataFrame, history: pl.DataFrame, run_date: dt.date, reroute_after_days: int) -> pl.DataFrame:
+    """SDR-ready leads not yet routed in their current episode, highest priority first.
+
+    `ready`: lead_id, sdr_ready_since, priority, ... ; `history`: lead_routing (lead_id, score_date).
+    """
+    last = history.group_by("lead_id").agg(pl.col("score_date").max().alias("last_routed"))
+    recent = run_date - dt.timedelta(days=reroute_after_days)
+    return (
+        ready.join(last, on="lead_id", how="left")
+        .filter(pl.col("last_routed").is_null()
+                | ((pl.col("last_routed") < pl.col("sdr_ready_since")) & (pl.col("last_routed") <= recent)))
+        .drop("last_routed")
+        .sort(["priority", "lead_id"], descending=[True, False])
+    )
+
+
+def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointers: dict[str, str],
+          run_date: dt.date, sla_hours: int, run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+    """Assign reps to `todo` (lead_id, account_id, owner_id, team, score, in priority order).
+
+    `history`: earlier lead_routing rows (lead_id, account_id, rep_id, score_date, routed_at).
+    Returns the new lead_routing rows, the updated round-robin pointers, and the overflow.
+    """
+    active = reps.filter(pl.col("active"))
+    capacity = dict(zip(active["rep_id"], active["daily_capacity"], strict=True))
+    team_of = dict(zip(active["rep_id"], active["team"], strict=True))
+    for rep, n in history.filter(pl.col("score_date") == run_date).group_by("rep_id").len().iter_rows():
+        if rep in capacity:
+            capacity[rep] -= n
+    by_team: dict[str, list[str]] = {}
+    for rep in sorted(capacity):
+        by_team.setdefault(team_of[rep], []).append(rep)
+    account_rep = {a: r for a, r in history.filter(pl.col("account_id").is_not_null())
+                   .sort("routed_at").select("account_id", "rep_id").iter_rows()}
+    pointers = dict(pointers)
+    routed_at = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    rows, overflow = [], []
+    for lead in todo.iter_rows(named=True):
+        rep, rule = None, None
+        owner, account = lead.get("owner_id"), lead.get("account_id")
+        if owner and capacity.get(owner, 0) > 0:
+            rep, rule = owner, "account_owner"
+        elif account and capacity.get(account_rep.get(account), 0) > 0:
+            rep, rule = account_rep[account], "account_rep"
+        else:
+            team_reps = by_team.get(lead["team"], [])
+            start = team_reps.index(pointers[lead["team"]]) + 1 if pointers.get(lead["team"]) in team_reps else 0
+            for k in range(len(team_reps)):
+                candidate = team_reps[(start + k) % len(team_reps)]
+                if capacity[candidate] > 0:
+                    rep, rule = candidate, f"round_robin:{lead['rule']}"
+                    pointers[lead["team"]] = candidate
+                    break
+        if rep is None:
+            overflow.append({"lead_id": lead["lead_id"], "team": lead["team"]})
+            continue
+        capacity[rep] -= 1
+        if account:
+            account_rep[account] = rep
+        rows.append({
+            "lead_id": lead["lead_id"], "routed_at": routed_at, "score_date": run_date, "account_id": account,
+            # An owner or earlier rep may sit in another team: the lead follows the rep.
+            "team": team_of[rep], "rep_id": rep, "rule": rule, "score": float(lead["score"]),
+            "sla_due_at": routed_at + dt.timedelta(hours=sla_hours), "run_id": run_id,
+        })
+    schema = {"lead_id": pl.String, "routed_at": pl.Datetime("us"), "score_date": pl.Date, "account_id": pl.String,
+              "team": pl.String, "rep_id": pl.String, "rule": pl.String, "score": pl.Float64,
+              "sla_due_at": pl.Datetime("us"), "run_id": pl.String}
+    return (pl.DataFrame(rows, schema=schema), pointers,
+            pl.DataFrame(overflow, schema={"lead_id": pl.String, "team": pl.String}))

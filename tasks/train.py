@@ -1,0 +1,342 @@
+"""Train: a calibrated scorecard on past snapshots, its points scale, its evaluation, and the
+champion/challenger decision. Data in, data out: the registry rows are written by publish.
+
+The holdout is the latest snapshots (time-ordered), never used to fit. The model that scores is
+the one fitted on the training snapshots only, so the next night's champion comparison is made
+on snapshots it has not seen.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from leadscore import __version__
+from leadscore.errors import LeadscoreError
+from leadscore.settings import Settings
+from models import CloseProbabilityModel
+from tasks.features import FEATURES, FIT_FEATURES, MONOTONE
+
+# A points rule as commonly set by hand in marketing automation tools: the baseline to beat.
+HAND_RULE = {
+    "demo_request_30d": 20, "pricing_page_view_30d": 10, "webinar_attended_30d": 8,
+    "whitepaper_download_30d": 5, "email_click_30d": 3, "email_open_30d": 1, "website_visit_30d": 1,
+    "signed_up": 15, "document_created_30d": 5,
+}
+HAND_RULE_PROFILE = {"c_level": 20, "vp": 15, "director": 10, "manager": 5}
+
+
+def snapshot_days(run_date: dt.date, first_day: dt.date, settings: Settings) -> list[dt.date]:
+    """Snapshot days whose whole outcome window has ended by the run date, newest first."""
+    last = run_date - dt.timedelta(days=settings.horizon_days)
+    days = []
+    day = last
+    while day >= first_day and len(days) < settings.max_snapshots:
+        days.append(day)
+        day -= dt.timedelta(days=settings.snapshot_every_days)
+    return sorted(days)
+
+
+def split_snapshots(days: list[dt.date], holdout_share: float) -> tuple[list[dt.date], list[dt.date]]:
+    if len(days) < 2:
+        raise LeadscoreError(
+            f"not enough history to train: {len(days)} snapshot(s) with a known outcome; the warehouse "
+            "needs leads older than the sales cycle plus two snapshot intervals")
+    n_hold = min(len(days) - 1, max(1, round(len(days) * holdout_share)))
+    return days[:-n_hold], days[-n_hold:]
+
+
+def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
+    """Keep every positive; sample negatives to fit `max_rows`, weighting them back up."""
+    if rows.height <= max_rows:
+        return rows.with_columns(pl.lit(1.0).alias("weight"))
+    positives = rows.filter(pl.col("label") == 1)
+    negatives = rows.filter(pl.col("label") == 0)
+    keep = max(1, max_rows - positives.height)
+    rate = keep / negatives.height
+    sampled = negatives.sample(n=keep, seed=seed)
+    return pl.concat([positives.with_columns(pl.lit(1.0).alias("weight")),
+                      sampled.with_columns(pl.lit(1.0 / rate).alias("weight"))]).sort("snapshot", "lead_id")
+
+
+@dataclass
+class Scale:
+    """Points = factor * (logit contribution - that column's lowest contribution)."""
+
+    factor: float
+    floor: list[float]
+    threshold_points: float
+    threshold_logit: float
+    reference: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "floor": self.floor, "threshold_points": self.threshold_points,
+                "threshold_logit": self.threshold_logit, "reference": self.reference}
+
+
+@dataclass
+class Scorer:
+    """A trained model with its points scale: everything needed to score a night."""
+
+    model: CloseProbabilityModel
+    scale: Scale
+    version: str = ""
+
+    def points(self, X: pl.DataFrame) -> np.ndarray:
+        contributions = self.model.contributions(X.select(FEATURES))
+        return self.scale.factor * (contributions - np.asarray(self.scale.floor))
+
+    def probability(self, X: pl.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(X.select(FEATURES))[:, 1]
+
+    def artifact(self) -> str:
+        return json.dumps({"model": self.model.to_dict(), "scale": self.scale.to_dict(), "features": FEATURES,
+                           "fit_features": FIT_FEATURES}, sort_keys=True)
+
+    @classmethod
+    def from_artifact(cls, text: str, sha256: str, version: str) -> Scorer:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest != sha256:
+            raise LeadscoreError(f"model_registry.artifact of {version}: checksum mismatch, refusing to load")
+        data = json.loads(text)
+        if data["features"] != FEATURES:
+            raise LeadscoreError(f"model {version} was trained on other features; retrain it")
+        return cls(CloseProbabilityModel.from_dict(data["model"]), Scale(**data["scale"]), version)
+
+
+def fit_scale(model: CloseProbabilityModel, holdout: pl.DataFrame, settings: Settings) -> Scale:
+    """Scale points so the SDR-ready threshold is a round number of points.
+
+    The threshold is the lowest base logit at which holdout leads at or above it close at the
+    target rate within the horizon.
+    """
+    floor = [float(np.min(w)) for w in model.weights_]
+    base_min = model.intercept_ + sum(floor)
+    X = holdout.select(FEATURES)
+    logit = model.intercept_ + model.contributions(X).sum(axis=1)
+    threshold = precision_threshold(logit, holdout["label"].to_numpy(), holdout["weight"].to_numpy(),
+                                    settings.target_close_rate)
+    if threshold <= base_min:
+        raise LeadscoreError("degenerate model: the SDR-ready threshold is at the lowest possible score")
+    factor = settings.threshold_points / (threshold - base_min)
+    reference = (factor * (model.contributions(X) - np.asarray(floor))).mean(axis=0)
+    return Scale(factor=float(factor), floor=floor, threshold_points=settings.threshold_points,
+                 threshold_logit=float(threshold), reference=[float(r) for r in reference])
+
+
+def precision_threshold(score: np.ndarray, label: np.ndarray, weight: np.ndarray, target: float) -> float:
+    """The lowest score s such that rows scoring >= s have a (weighted) positive rate >= target."""
+    order = np.argsort(-score, kind="stable")
+    s, y, w = score[order], label[order], weight[order]
+    # Only cut between distinct scores: tied rows are all in or all out.
+    last_of_value = np.r_[s[1:] != s[:-1], True]
+    precision = np.cumsum(y * w) / np.cumsum(w)
+    ok = np.flatnonzero((precision >= target) & last_of_value)
+    if ok.size == 0:
+        return float(s[0]) + 1e-9  # nobody reaches the target: the threshold sits above everyone
+    return float(s[ok[-1]])
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-count bins of the predicted probability."""
+    order = np.argsort(p)
+    total = 0.0
+    for part in np.array_split(order, bins):
+        if part.size:
+            total += abs(p[part].mean() - y[part].mean()) * part.size / p.size
+    return float(total)
+
+
+def evaluate(p: np.ndarray, y: np.ndarray, sdr_ready: np.ndarray | None = None) -> dict[str, Any]:
+    """Holdout metrics: ranking, calibration, lift and capture."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    base = y.mean()
+    top = np.argsort(-p)[: max(1, p.size // 10)]
+    deciles = []
+    for part in np.array_split(np.argsort(p), 10):
+        if part.size:
+            deciles.append({"predicted": round(float(p[part].mean()), 4), "observed": round(float(y[part].mean()), 4),
+                            "rows": int(part.size)})
+    out = {
+        "rows": int(y.size), "positives": int(y.sum()), "base_rate": float(base),
+        "roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "ece": ece(p, y), "calibration_by_decile": deciles,
+        "top_decile_lift": float(y[top].mean() / base) if base else None,
+        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else None,
+    }
+    if sdr_ready is not None and sdr_ready.any():
+        out["sdr_ready_share"] = float(sdr_ready.mean())
+        out["sdr_ready_close_rate"] = float(y[sdr_ready].mean())
+        out["sdr_ready_lift"] = float(y[sdr_ready].mean() / base) if base else None
+        out["sdr_ready_capture"] = float(y[sdr_ready].sum() / y.sum()) if y.sum() else None
+    return out
+
+
+def hand_rule_points(X: pl.DataFrame) -> np.ndarray:
+    expr = sum(pl.col(c).cast(pl.Float64) * w for c, w in HAND_RULE.items())
+    expr = expr + pl.col("seniority").replace_strict(HAND_RULE_PROFILE, default=0, return_dtype=pl.Float64)
+    expr = expr + pl.col("is_target_account").cast(pl.Float64) * 10
+    expr = expr - (pl.col("email_type") == "personal").cast(pl.Float64) * 10
+    return X.select(expr.alias("points"))["points"].to_numpy()
+
+
+@dataclass
+class Candidate:
+    """Tonight's challenger, with everything the registry records about it."""
+
+    scorer: Scorer
+    train_days: list[dt.date]
+    holdout_days: list[dt.date]
+    train_rows: int
+    holdout_rows: int
+    metrics: dict[str, Any]
+    points_table: list[dict[str, Any]]
+    artifact: str
+    sha256: str
+
+
+def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
+    """Fit tonight's challenger on labelled snapshot rows, evaluate it on the latest snapshots."""
+    days = sorted(rows["snapshot"].unique().to_list())
+    train_days, holdout_days = split_snapshots(days, settings.holdout_share)
+    train = downsample(rows.filter(pl.col("snapshot").is_in(train_days)), settings.max_training_rows, settings.seed)
+    holdout = rows.filter(pl.col("snapshot").is_in(holdout_days)).with_columns(pl.lit(1.0).alias("weight"))
+    if train["label"].n_unique() < 2 or holdout["label"].sum() == 0:
+        raise LeadscoreError(f"not enough closed deals to train: {int(train['label'].sum())} in training snapshots, "
+                             f"{int(holdout['label'].sum())} in the holdout")
+    y_train, w_train = train["label"].to_numpy(), train["weight"].to_numpy()
+    model = CloseProbabilityModel(kind="scorecard", monotone=MONOTONE, random_state=settings.seed)
+    model.fit(train.select(FEATURES), y_train, sample_weight=w_train)
+    scale = fit_scale(model, holdout, settings)
+    scorer = Scorer(model, scale)
+    y_hold = holdout["label"].to_numpy()
+    p_hold = scorer.probability(holdout)
+    points = scorer.points(holdout)
+    sdr_ready = points.sum(axis=1) >= settings.threshold_points
+    fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
+    metrics = evaluate(p_hold, y_hold, sdr_ready)
+    metrics["fit_only_ready_share"] = float((points[:, fit_idx].sum(axis=1) >= settings.threshold_points).mean())
+    metrics["threshold_probability"] = float(1 / (1 + np.exp(-(model.calibration_[0] * scale.threshold_logit
+                                                                 + model.calibration_[1]))))
+    metrics["baselines"] = baselines(train, holdout, settings)
+    metrics["kind_choice"] = kind_choice(metrics)
+    artifact = scorer.artifact()
+    sha = hashlib.sha256(artifact.encode()).hexdigest()
+    scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
+    return Candidate(scorer, train_days, holdout_days, train.height, holdout.height, metrics,
+                     points_table(scorer, holdout), artifact, sha)
+
+
+def baselines(train: pl.DataFrame, holdout: pl.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The base rate, a fit-only model, a hand-weighted points rule, and gradient boosting."""
+    y, w = train["label"].to_numpy(), train["weight"].to_numpy()
+    y_hold = holdout["label"].to_numpy()
+    base = float(np.average(y, weights=w))
+    out: dict[str, Any] = {"base_rate": {"roc_auc": 0.5, "log_loss": float(log_loss(y_hold, np.full(y_hold.size, base),
+                                                                                   labels=[0, 1]))}}
+    fit_only = CloseProbabilityModel(kind="scorecard", random_state=settings.seed).fit(
+        train.select(FIT_FEATURES), y, sample_weight=w)
+    p_fit = fit_only.predict_proba(holdout.select(FIT_FEATURES))[:, 1]
+    out["fit_only"] = {"roc_auc": float(roc_auc_score(y_hold, p_fit)), "log_loss": float(log_loss(y_hold, p_fit))}
+    out["hand_rule"] = {"roc_auc": float(roc_auc_score(y_hold, hand_rule_points(holdout)))}
+    boost = CloseProbabilityModel(kind="boosting", monotone=MONOTONE, random_state=settings.seed).fit(
+        train.select(FEATURES), y, sample_weight=w)
+    p_boost = boost.predict_proba(holdout.select(FEATURES))[:, 1]
+    out["boosting"] = {"roc_auc": float(roc_auc_score(y_hold, p_boost)), "log_loss": float(log_loss(y_hold, p_boost))}
+    return out
+
+
+def kind_choice(metrics: dict[str, Any]) -> str:
+    gap = metrics["baselines"]["boosting"]["roc_auc"] - metrics["roc_auc"]
+    if gap > 0.02:
+        return (f"scorecard kept for its exact points, but boosting ranks better by {gap:.3f} AUC: "
+                "look for an interaction worth a feature")
+    return f"scorecard: within {max(gap, 0):.3f} AUC of boosting, and its points add up exactly"
+
+
+def points_table(scorer: Scorer, holdout: pl.DataFrame) -> list[dict[str, Any]]:
+    """For every column and bin: its points and its lift in close probability over the column's floor."""
+    model, scale = scorer.model, scorer.scale
+    base_logit = scale.threshold_logit
+    a, b = model.calibration_
+    rows = []
+    counts = model.bin_labels(holdout.select(FEATURES))
+    for spec, w, floor in zip(model.bins_, model.weights_, scale.floor, strict=True):
+        seen = pl.Series(counts[spec["name"]]).value_counts()
+        share = dict(zip(seen[:, 0].to_list(), seen[:, 1].to_list(), strict=True))
+        for label, weight in zip(spec["labels"], w, strict=True):
+            # Lift at the threshold: how far this bin moves a lead that sits at the threshold.
+            p_floor = 1 / (1 + np.exp(-(a * (base_logit - (weight - floor)) + b)))
+            p_here = 1 / (1 + np.exp(-(a * base_logit + b)))
+            lift = float(p_here - p_floor)
+            rows.append({
+                "feature": spec["name"],
+                "group": "fit" if spec["name"] in FIT_FEATURES else "engagement",
+                "value": label,
+                "points": round(float(scale.factor * (weight - floor)), 1),
+                "lift_pp": round(100 * lift, 2),
+                "worth_scoring": bool(abs(lift) >= 0.05),
+                "holdout_rows": int(share.get(label, 0)),
+            })
+    return rows
+
+
+def decide(candidate: Candidate, champion: Scorer | None, holdout: pl.DataFrame,
+           settings: Settings) -> tuple[str, str]:
+    """Promote the challenger, keep it as a challenger, or reject it; and say why."""
+    m = candidate.metrics
+    p = candidate.scorer.probability(holdout)
+    if m["roc_auc"] >= 0.99:
+        return "rejected", f"holdout ROC AUC {m['roc_auc']:.3f} >= 0.99 signals a leak"
+    if float(np.std(p)) < 1e-6 or candidate.scorer.model.calibration_[0] <= 0:
+        return "rejected", "the model predicts a constant: it collapsed"
+    if champion is None:
+        return "champion", "first model"
+    y = holdout["label"].to_numpy()
+    try:
+        champion_loss = float(log_loss(y, champion.probability(holdout), labels=[0, 1]))
+    except Exception as exc:  # a champion that cannot score tonight's rows cannot stay
+        return "champion", f"champion {champion.version} cannot score tonight's holdout ({exc})"
+    if champion.version == candidate.scorer.version:
+        return "champion", f"same model as champion (holdout log loss {champion_loss:.4f})"
+    if m["log_loss"] <= champion_loss + settings.promotion_tolerance:
+        return "champion", (f"holdout log loss {m['log_loss']:.4f} vs champion {champion.version} "
+                            f"{champion_loss:.4f} (tolerance {settings.promotion_tolerance})")
+    return "challenger", (f"kept champion {champion.version}: challenger holdout log loss {m['log_loss']:.4f} "
+                          f"is worse than the champion's {champion_loss:.4f} beyond tolerance "
+                          f"{settings.promotion_tolerance}")
+
+
+def registry_row(candidate: Candidate, run_date: dt.date, status: str, reason: str, settings: Settings,
+                 now: dt.datetime) -> dict[str, Any]:
+    return {
+        "model_version": candidate.scorer.version,
+        "trained_for_date": run_date,
+        "created_at": now,
+        "kind": candidate.scorer.model.kind_,
+        "status": status,
+        "status_reason": reason,
+        "train_start": candidate.train_days[0],
+        "train_end": candidate.train_days[-1],
+        "holdout_start": candidate.holdout_days[0],
+        "holdout_end": candidate.holdout_days[-1],
+        "train_rows": candidate.train_rows,
+        "holdout_rows": candidate.holdout_rows,
+        "horizon_days": settings.horizon_days,
+        "threshold_points": candidate.scorer.scale.threshold_points,
+        "threshold_probability": candidate.metrics["threshold_probability"],
+        "metrics": json.dumps(candidate.metrics, sort_keys=True),
+        "points_table": json.dumps(candidate.points_table),
+        "artifact": candidate.artifact,
+        "artifact_sha256": candidate.sha256,
+        "code_version": __version__,
+        "seed": settings.seed,
+    }
+
