@@ -66,9 +66,9 @@ def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl
 def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """lead_id, team, rule for leads with country_code, employee_count, industry, is_target_account."""
     frame = leads.with_columns(
-        pl.col("country_code").replace_strict(rules.regions, default="other").fill_null("unknown").alias("_region"),
+        pl.col("country_code").cast(pl.String).replace_strict(rules.regions, default="other").fill_null("unknown").alias("_region"),
         segment(pl.col("employee_count"), rules.segments).alias("_segment"),
-        pl.col("industry").str.to_lowercase().alias("_industry"),
+        pl.col("industry").cast(pl.String).str.to_lowercase().alias("_industry"),
         pl.col("is_target_account").cast(pl.Boolean).fill_null(False).alias("_target"),
     )
     team, name = pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)

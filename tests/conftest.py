@@ -1,0 +1,64 @@
+"""Shared fixtures: a fresh warehouse per test, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the local server (127.0.0.1:5432, database `test`, or
+LEADSCORE_TEST_POSTGRES_URL), one schema per test. Where no server answers they are skipped on a
+developer machine, but fail in CI (CI=true) or with LEADSCORE_REQUIRE_POSTGRES=1.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+PG_URL = os.environ.get("LEADSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = bool(os.environ.get("CI")) or os.environ.get("LEADSCORE_REQUIRE_POSTGRES") == "1"
+# Which dialects the integration tests run on: "sqlite,postgresql" unless narrowed.
+DIALECTS = [d for d in os.environ.get("LEADSCORE_TEST_DIALECTS", "sqlite,postgresql").split(",") if d]
+DEMO_END = dt.date(2026, 6, 30)
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # the reason goes in the skip or failure message
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(params=DIALECTS)
+def warehouse_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A URL to an empty warehouse of each dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+        return
+    problem = _postgres_available()
+    if problem:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required here but unreachable at {PG_URL}: {problem}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {problem}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"create schema {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"drop schema {schema} cascade"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (instead of one per flow call)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,75 @@
+"""The validation suites catch each kind of bad input, and let odd but valid data through."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from leadscore import warehouse
+from leadscore.contract import SOURCE_COLUMNS
+from tasks import validate
+from tests.model.conftest import demo_tables
+
+NOW = dt.datetime(2026, 7, 1, 6, 0)
+
+
+@pytest.fixture(scope="module")
+def clean() -> dict[str, pl.DataFrame]:
+    tables = demo_tables(leads=400, days=120)
+    return {t: tables[t] for t in ("crm_accounts", "crm_leads", "crm_lead_status_changes", "crm_opportunities",
+                                   "product_users", "sdr_reps")}
+
+
+def run(tables: dict[str, pl.DataFrame]) -> validate.Report:
+    typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in tables.items()}
+    return validate.check_types(typed, tables).merge(validate.validate_frames(typed, NOW))
+
+
+def errors(report: validate.Report) -> set[tuple[str, str | None, str]]:
+    return {(f.table, f.column, f.rule) for f in report.errors}
+
+
+def test_clean_demo_data_passes(clean):
+    report = run(clean)
+    assert report.errors == [] and report.expectations > 20
+
+
+def test_duplicate_lead_id(clean):
+    leads = clean["crm_leads"]
+    report = run({**clean, "crm_leads": pl.concat([leads, leads.head(1)])})
+    assert ("crm_leads", "lead_id", "key unique") in errors(report)
+
+
+def test_missing_and_renamed_columns(clean):
+    report = run({**clean, "crm_accounts": clean["crm_accounts"].rename({"employee_count": "employees"})})
+    assert ("crm_accounts", "employee_count", "missing column") in errors(report)
+
+
+def test_text_in_employee_count(clean):
+    accounts = clean["crm_accounts"].with_columns(pl.col("employee_count").cast(pl.String))
+    accounts = accounts.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("about fifty"))
+                                     .otherwise(pl.col("employee_count")).alias("employee_count"))
+    report = run({**clean, "crm_accounts": accounts})
+    failure = next(f for f in report.errors if f.column == "employee_count")
+    assert "about fifty" in failure.examples
+
+
+def test_unknown_status(clean):
+    leads = clean["crm_leads"].with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("zombie"))
+                                            .otherwise(pl.col("status")).alias("status"))
+    report = run({**clean, "crm_leads": leads})
+    assert ("crm_leads", "status", "allowed values") in errors(report)
+
+
+def test_timestamps_after_the_present(clean):
+    leads = clean["crm_leads"].with_columns(pl.when(pl.int_range(pl.len()) == 0).then(dt.datetime(2031, 1, 1))
+                                            .otherwise(pl.col("created_at")).alias("created_at"))
+    report = run({**clean, "crm_leads": leads})
+    assert ("crm_leads", "created_at", "no time after the real present") in errors(report)
+
+
+def test_names_in_mixed_scripts_and_odd_unicode_pass(clean):
+    accounts = clean["crm_accounts"].with_columns(
+        pl.lit("Ünïcødé 株式会社 شركة \u200b\u202e Ltd").alias("name"))
+    assert run({**clean, "crm_accounts": accounts}).errors == []

@@ -1,0 +1,95 @@
+"""A whole night against a real warehouse, SQLite and PostgreSQL, through the CLI users run."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from leadscore import warehouse
+from leadscore.cli import main
+from tests.conftest import DEMO_END
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+OUTPUT_TABLES = ["lead_scores", "lead_score_history", "lead_routing", "account_scores", "model_registry",
+                 "pipeline_runs"]
+
+
+def demo(url: str, leads: int = 3000, days: int = 240) -> None:
+    assert main(["demo-data", "--leads", str(leads), "--days", str(days), "--seed", "7",
+                 "--end-date", DEMO_END.isoformat(), "--url", url]) == 0
+
+
+def query(url: str, statement: str) -> pl.DataFrame:
+    with warehouse.connect(url).connect() as conn:
+        return warehouse.read_frame(conn, statement)
+
+
+def count(url: str, table: str) -> int:
+    return int(query(url, f"select count(*) as n from {table}")["n"][0])
+
+
+def test_night_fills_every_table_and_a_rerun_changes_nothing(warehouse_url, capsys):
+    demo(warehouse_url)
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 0
+    for table in OUTPUT_TABLES:
+        assert count(warehouse_url, table) > 0, table
+
+    scores = query(warehouse_url, "select * from lead_scores")
+    # The parts add up to the score, and probabilities are probabilities.
+    assert (scores["fit_score"] + scores["engagement_score"] - scores["score"]).abs().max() < 1e-6
+    assert scores["close_probability"].is_between(0, 1).all()
+    assert (scores["score"] >= 0).all()
+    ready_share = scores["sdr_ready"].cast(pl.Boolean).mean()
+    assert 0.02 <= ready_share <= 0.15, ready_share
+    queue = query(warehouse_url, "select * from v_sdr_queue")
+    assert queue.height == scores["sdr_ready"].cast(pl.Boolean).sum()
+    routed = query(warehouse_url, "select * from lead_routing")
+    assert routed["lead_id"].is_unique().all()
+
+    history = query(warehouse_url, "select * from lead_score_history order by lead_id")
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 0
+    again = query(warehouse_url, "select * from lead_score_history order by lead_id")
+    assert history.equals(again), "a rerun of the same date must leave identical history rows"
+    assert query(warehouse_url, "select * from lead_routing").height == routed.height, "no lead routed twice"
+    runs = query(warehouse_url, "select status, scores_changed from pipeline_runs order by started_at")
+    assert runs["status"].to_list() == ["succeeded", "succeeded"]
+    assert not bool(runs["scores_changed"][1])
+
+
+def test_failed_validation_names_table_and_column_and_publishes_nothing(warehouse_url, capsys):
+    demo(warehouse_url)
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 0
+    before = query(warehouse_url, "select * from lead_scores order by lead_id")
+    with warehouse.connect(warehouse_url).begin() as conn:
+        conn.execute(sa.text("alter table crm_leads drop column lead_source"))
+    capsys.readouterr()
+    next_day = (DEMO_END + dt.timedelta(days=1)).isoformat()
+    assert main(["run", "--date", next_day, "--url", warehouse_url]) == 1
+    err = capsys.readouterr().err
+    assert "crm_leads.lead_source: missing column" in err
+    assert "Traceback" not in err
+    assert query(warehouse_url, "select * from lead_scores order by lead_id").equals(before)
+    failed = query(warehouse_url, "select status, message, validation from pipeline_runs where status = 'failed'")
+    assert failed.height == 1 and "lead_source" in failed["validation"][0]
+
+
+def test_backfill_writes_one_history_date_per_day(warehouse_url):
+    demo(warehouse_url)
+    start, end = DEMO_END - dt.timedelta(days=2), DEMO_END
+    assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--url", warehouse_url]) == 0
+    dates = query(warehouse_url, "select distinct score_date from lead_score_history order by score_date")
+    assert [str(d)[:10] for d in dates["score_date"]] == [(start + dt.timedelta(days=i)).isoformat() for i in range(3)]
+    # The morning table holds the latest night.
+    latest = query(warehouse_url, "select distinct score_date from lead_scores")
+    assert [str(d)[:10] for d in latest["score_date"]] == [end.isoformat()]
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(warehouse_url, capsys):
+    demo(warehouse_url, leads=500, days=200)
+    engine = warehouse.connect(warehouse_url)
+    with warehouse.run_lock(engine, warehouse_url):
+        assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 2
+    assert "another leadscore run holds the lock" in capsys.readouterr().err
