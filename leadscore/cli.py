@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -54,8 +56,27 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs a failed run with its traceback; for a user's mistake the one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, LeadscoreError):
+            record.exc_info, record.exc_text = None, None
+            record.msg, record.args = f"{type(error).__name__}: {str(error).splitlines()[0]}", ()
+        return True
+
+
+def _quiet_user_errors() -> None:
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
+        logging.getLogger(name).addFilter(_UserErrorsWithoutTraceback())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # The nightly job phones nobody: no telemetry from the temporary Prefect server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _quiet_user_errors()
     try:
         settings = load_settings(warehouse_url=args.url)
         return COMMANDS[args.command](args, settings)
