@@ -25,12 +25,17 @@ ENGAGEMENT_FEATURES = (
     ["signed_up", "active_days_7d", "active_days_30d", "active_days_90d"]
     + [f"{e}_7d" for e in PRODUCT_EVENTS if e != "login"]
     + [f"{e}_30d" for e in PRODUCT_EVENTS if e != "login"]
+    + [f"{e}_90d" for e in PRODUCT_EVENTS if e != "login"]
+    + ["product_days_ago"]
     + [f"{e}_30d" for e in MARKETING_EVENTS]
-    + ["lead_age_days", "status"]
+    + ["lead_age_days", "lifecycle", "status", "days_in_status"]
 )
 FEATURES = FIT_FEATURES + ENGAGEMENT_FEATURES
 # More of an action never lowers the score: these columns are constrained to be monotone.
-MONOTONE = {c: 1 for c in ENGAGEMENT_FEATURES if c not in {"lead_age_days", "status"}} | {"signed_up": 1}
+MONOTONE = {c: 1 for c in ENGAGEMENT_FEATURES
+            if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}} | {
+    # The more recent the last product activity, the better (never active: its own bin).
+    "product_days_ago": -1}
 
 REGIONS = {
     "NA": ["US", "CA"],
@@ -126,7 +131,8 @@ def snapshot_frame(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportu
     """
     snaps = _cutoffs(days)
     base = profiles.join(snaps, how="cross").filter(pl.col("created_at") < pl.col("cutoff"))
-    changes = status_changes.select("lead_id", pl.col("changed_at").alias("cutoff"), "status").sort("cutoff")
+    changes = status_changes.select("lead_id", pl.col("changed_at").alias("cutoff"), "status",
+                                    pl.col("changed_at").alias("status_changed_at")).sort("cutoff")
     base = (
         base.sort("cutoff")
         .join_asof(changes, on="cutoff", by="lead_id", strategy="backward", allow_exact_matches=False,
@@ -139,9 +145,12 @@ def snapshot_frame(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportu
         base.join(first_opp, on="lead_id", how="left")
         .filter(pl.col("status").is_in(SCORABLE_STATUSES)
                 & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff"))))
-        .with_columns(((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400)
-                      .alias("lead_age_days"))
-        .drop("first_opp_at")
+        .with_columns(
+            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400).alias("lead_age_days"),
+            # Since the last status change, or since creation for a lead never touched.
+            ((pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")).dt.total_seconds() / 86_400)
+            .alias("days_in_status"))
+        .drop("first_opp_at", "status_changed_at")
     )
     if horizon_days is not None:
         won = opportunities.filter((pl.col("stage") == "closed_won") & pl.col("lead_id").is_not_null()
@@ -178,7 +187,7 @@ def engagement(activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFr
         for e in PRODUCT_EVENTS:
             if e != "login":
                 aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < w)).sum()
-                         .alias(f"{e}_{w}d") for w in (7, 30)]
+                         .alias(f"{e}_{w}d") for w in (7, 30, 90)]
             aggs.append(pl.col("ago").filter(pl.col("event") == e).min().alias(f"{e}_days_ago"))
         aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < 30)).sum().alias(f"{e}_30d")
                  for e in MARKETING_EVENTS]
@@ -196,13 +205,22 @@ def engagement(activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFr
     )
 
 
+def lifecycle(age_days: pl.Expr, active_days_30d: pl.Expr) -> pl.Expr:
+    """Where a lead is in its life: a week-old lead with no product use yet is not a dead one."""
+    band = (pl.when(age_days < 3).then(pl.lit("0-2 days")).when(age_days < 8).then(pl.lit("3-7 days"))
+            .when(age_days < 31).then(pl.lit("8-30 days")).otherwise(pl.lit("31+ days")))
+    return pl.concat_str([band, pl.when(active_days_30d > 0).then(pl.lit("active")).otherwise(pl.lit("inactive"))],
+                         separator=", ")
+
+
 def build(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportunities: pl.DataFrame,
           activity: pl.DataFrame, users: pl.DataFrame, days: list[dt.date],
           horizon_days: int | None = None) -> pl.DataFrame:
     """Feature rows for the scorable leads at each of `days` (and labels if `horizon_days`)."""
     base = snapshot_frame(profiles, status_changes, opportunities, days, horizon_days)
     counts = engagement(activity, users, base.select("lead_id", "snapshot", "cutoff"))
-    return base.join(counts, on=["lead_id", "snapshot"], how="left")
+    return base.join(counts, on=["lead_id", "snapshot"], how="left").with_columns(
+        lifecycle(pl.col("lead_age_days"), pl.col("active_days_30d")).alias("lifecycle"))
 
 
 def match_users(users: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:

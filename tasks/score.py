@@ -8,11 +8,12 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from tasks.features import ENGAGEMENT_FEATURES, FEATURES, FIT_FEATURES
+from tasks.features import ENGAGEMENT_FEATURES, FEATURES, FIT_FEATURES, lifecycle
 from tasks.train import Scorer
 
 VELOCITY_DAYS = 7
-ZERO_ACTIVITY = {c: 0 for c in ENGAGEMENT_FEATURES if c not in {"lead_age_days", "status"}}
+ZERO_ACTIVITY = {c: 0 for c in ENGAGEMENT_FEATURES
+                 if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}}
 
 
 def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
@@ -32,7 +33,9 @@ def at_creation(rows: pl.DataFrame) -> pl.DataFrame:
         *(pl.lit(v, dtype=rows.schema[c]).alias(c) for c, v in ZERO_ACTIVITY.items()),
         pl.lit("open").alias("status"),
         pl.lit(0.0).alias("lead_age_days"),
-    )
+        pl.lit(0.0).alias("days_in_status"),
+        pl.lit(None, dtype=rows.schema["product_days_ago"]).alias("product_days_ago"),
+    ).with_columns(lifecycle(pl.col("lead_age_days"), pl.col("active_days_30d")).alias("lifecycle"))
 
 
 def velocity(today: pl.DataFrame, week_ago: pl.DataFrame, created: pl.DataFrame) -> pl.DataFrame:
@@ -160,6 +163,16 @@ def phrase(feature: str, row: dict) -> str:
         days = int(value)
         return "New lead, created today" if days == 0 else f"New lead, {_plural(days, 'day')} old" if days <= 14 \
             else f"Lead is {days} days old"
+    if feature == "days_in_status":
+        days = int(value)
+        status = {"open": "untouched", "working": "worked by an SDR", "nurture": "in nurture"}.get(row.get("status"), "")
+        return f"{status.capitalize()} for {_plural(days, 'day')}" if status else f"{_plural(days, 'day')} in status"
+    if feature == "product_days_ago":
+        return "Never used the product" if value is None else f"Last used the product{_ago(int(value))}"
+    if feature == "lifecycle":
+        age, activity = str(value).split(", ")
+        return f"{'Using the product' if activity == 'active' else 'No product use'} in the first {age}" \
+            if not age.startswith("31") else f"{'Still using' if activity == 'active' else 'Not using'} the product after a month"
     if feature == "status":
         return {"open": "Not contacted yet", "working": "An SDR is working it", "nurture": "In nurture"}.get(value, value)
     if feature.startswith("active_days_"):
