@@ -57,13 +57,20 @@ def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
         columns = {t: warehouse.table_columns(conn, t) for t in EVENT_TABLES}
     typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in raw.tables.items()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    window_start = run_date - dt.timedelta(days=settings.late_event_days)
+    rules = validate.load_rules(settings.validation_path)
+    runner = validate.Runner(settings.docs_dir(run_date))
+
+    def read(statement: str) -> pl.DataFrame:
+        with engine.connect() as conn:
+            return warehouse.read_frame(conn, statement)
+
     checks = validate.check_types(typed, raw.tables)
-    checks = checks.merge(validate.validate_frames(typed, now))
+    checks = checks.merge(validate.validate_frames(typed, now, rules, runner))
     checks = checks.merge(validate.validate_events(engine.url.render_as_string(hide_password=False), columns,
-                                                   window_start, run_date, now, settings.freshness_hours))
+                                                   run_date, now, rules, runner, settings.late_event_days, read))
     if checks.errors:
         raise ValidationFailed(checks.errors, checks.summary())
+    typed = validate.drop_quarantined(typed, checks.quarantined())
     cutoff = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     tables = {t: cut(f, t, cutoff) for t, f in typed.items()}
     earliest = train.snapshot_days(run_date, dt.date(1900, 1, 1), settings)
@@ -135,6 +142,8 @@ def train_model(settings: Settings, run_date: dt.date, feats: FeatureSet) -> Mod
     holdout = feats.training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
     status, reason = train.decide(candidate, champion, holdout, settings)
     logger.info("model %s: %s (%s)", candidate.scorer.version, status, reason)
+    for warning in train.warnings(candidate):
+        logger.warning(warning)
     now = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     registry = train.registry_row(candidate, run_date, status, reason, settings, now)
     if status == "champion" or champion is None:
@@ -151,14 +160,15 @@ def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, ch
     teams = route.assign_teams(feats.profiles, rules)
     engine = warehouse.connect(settings.warehouse_url)
     with engine.connect() as conn:
-        warehouse.execute_ddl(conn, sql.OUTPUT_TABLES)
-        conn.commit()
-        previous = warehouse.read_frame(conn, sql.load("select_previous_scores"),
-                                        {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
-                                        {"sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date})
-        history = warehouse.read_frame(conn, sql.load("select_routing_history"), schema={
+        previous = warehouse.read_optional(conn, "lead_score_history", sql.load("select_previous_scores"),
+                                           {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
+                                           {"lead_id": pl.String, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date})
+        history = warehouse.read_optional(conn, "lead_routing", sql.load("select_routing_history"), {}, {
+            "lead_id": pl.String, "account_id": pl.String, "rep_id": pl.String, "team": pl.String,
             "score_date": pl.Date, "routed_at": pl.Datetime})
-        pointers = dict(conn.execute(warehouse.sa.text(sql.load("select_routing_state"))).all())
+        state = warehouse.read_optional(conn, "routing_state", sql.load("select_routing_state"), {},
+                                        {"team": pl.String, "last_rep_id": pl.String})
+        pointers = dict(state.iter_rows())
         reps = warehouse.read_frame(conn, "select rep_id, team, daily_capacity, active from sdr_reps",
                                     schema=SOURCE_COLUMNS["sdr_reps"])
     scores = score.score_night(choice.scorer, feats.today, feats.week_ago, previous, run_date,
@@ -168,11 +178,16 @@ def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, ch
         teams.select("lead_id", "rule"), on="lead_id", how="left")
     todo = route.candidates(ready, history, run_date, settings.reroute_after_days)
     routed, pointers, overflow = route.route(todo, reps, history, pointers, run_date, settings.sla_hours, run_id)
+    runner = validate.Runner(settings.docs_dir(run_date))
+    output = validate.validate_output(scores, feats.today.height, routed, validate.load_rules(settings.validation_path),
+                                      runner)
+    if output.errors:
+        raise ValidationFailed(output.errors, output.summary())
     accounts = report.account_scores(scores, feats.profiles, score.points_frame(choice.scorer, feats.week_ago)
                                      if feats.week_ago.height else None, run_id)
     return publish.Night(run_id=run_id, run_date=run_date, scores=scores, accounts=accounts, routing=routed,
                          overflow=overflow, pointers=pointers, registry=choice.registry,
-                         model_version=choice.scorer.version, activity=activity.fresh,
+                         model_version=choice.scorer.version, activity=activity.fresh, output_checks=output,
                          activity_from=activity.fresh_from, rolled_through=activity.rolled_through)
 
 
@@ -222,7 +237,10 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
             choice = timed(run, "train", train_model, settings, day, feats)
             night = timed(run, "score_route", score_and_route, settings, day, feats, choice, inputs.activity,
                           run["run_id"])
-            night.run = run
+            night.quarantine = inputs.validation.quarantined()
+            run["validation"] = inputs.validation.merge(night.output_checks).summary()
+            night.run = run | {"message": f"challenger {choice.candidate.scorer.version} {choice.registry['status']}: "
+                                             f"{choice.registry['status_reason']}; scored with {choice.scorer.version}"}
             counts = timed(run, "publish", publish_night, settings, night)
         except Exception as exc:
             run["message"] = str(exc)

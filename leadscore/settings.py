@@ -42,15 +42,23 @@ class Settings:
     reroute_after_days: int = 30
     # Re-aggregate this many trailing days of events each night, to catch late-arriving rows.
     late_event_days: int = 3
-    # Validation: the newest event must be within this many hours of the end of the run date.
-    freshness_hours: int = 36
-    data_docs_dir: str = ""
+    # Validation rules and thresholds (default: leadscore/validation.toml), and where each night's
+    # Great Expectations Data Docs go (a folder per run date).
+    validation_file: str = ""
+    data_docs_dir: str = "data_docs"
 
     @property
     def routing_path(self) -> Path:
         if self.routing_file:
             return Path(self.routing_file)
         return Path(__file__).with_name("routing.toml")
+
+    @property
+    def validation_path(self) -> Path:
+        return Path(self.validation_file) if self.validation_file else Path(__file__).with_name("validation.toml")
+
+    def docs_dir(self, run_date: Any) -> str | None:
+        return str((Path(self.data_docs_dir) / str(run_date)).resolve()) if self.data_docs_dir else None
 
     def public(self) -> dict[str, Any]:
         """The settings as recorded in pipeline_runs (the URL without its password)."""

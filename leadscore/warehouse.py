@@ -126,10 +126,30 @@ def read_frame(conn: Connection, statement: str, params: dict[str, Any] | None =
     columns = list(result.keys())
     rows = result.fetchall()
     if rows:
-        frame = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None, strict=False)
+        try:
+            frame = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+        except (TypeError, pl.exceptions.PolarsError):
+            frame = pl.DataFrame([_series(c, [r[i] for r in rows]) for i, c in enumerate(columns)])
     else:
         frame = pl.DataFrame({c: pl.Series(c, [], dtype=(schema or {}).get(c, pl.String)) for c in columns})
     return coerce(frame, schema or {})
+
+
+def _series(name: str, values: list[Any]) -> pl.Series:
+    """A column as read; one of mixed types (text in an integer column on SQLite) stays text,
+    so that validation sees the bad values instead of nulls."""
+    try:
+        return pl.Series(name, values)
+    except (TypeError, pl.exceptions.PolarsError):
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def read_optional(conn: Connection, table: str, statement: str, params: dict[str, Any],
+                  schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Like read_frame, but an empty frame of `schema` when the job's own `table` is not there yet."""
+    if not has_table(conn, table):
+        return pl.DataFrame(schema={c: (pl.Datetime("us") if t == pl.Datetime else t) for c, t in schema.items()})
+    return read_frame(conn, statement, params, schema)
 
 
 def coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:

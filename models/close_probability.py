@@ -197,9 +197,10 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         columns = []
         for c in frame.columns:
             if c in self.encoders_:
-                lookup = {v: i for i, v in enumerate(self.encoders_[c])}
-                values = frame[c].cast(pl.String).to_list()
-                columns.append(np.array([lookup.get(v, np.nan) if v is not None else np.nan for v in values]))
+                levels = self.encoders_[c]
+                codes = frame[c].cast(pl.String).replace_strict(levels, list(range(len(levels))), default=None,
+                                                                return_dtype=pl.Float64)
+                columns.append(codes.fill_null(np.nan).to_numpy())
             else:
                 columns.append(frame[c].cast(pl.Float64).to_numpy())
         return np.column_stack(columns)
@@ -284,10 +285,10 @@ def _bin_index(column: pl.Series, spec: dict[str, Any]) -> np.ndarray:
         values = column.cast(pl.Float64).to_numpy()
         idx = np.searchsorted(np.asarray(spec["edges"], dtype=float), values, side="left")
         return np.where(np.isnan(values), len(spec["labels"]) - 1, idx)
-    lookup = {v: i for i, v in enumerate(spec["levels"])}
     other, missing = len(spec["levels"]), len(spec["levels"]) + 1
-    return np.array([missing if v is None else lookup.get(v, other)
-                     for v in column.cast(pl.String).to_list()], dtype=np.int64)
+    text = column.cast(pl.String)
+    index = text.replace_strict(spec["levels"], list(range(other)), default=other, return_dtype=pl.Int64)
+    return index.fill_null(missing).to_numpy() if text.null_count() else index.to_numpy()
 
 
 def _monotone_weights(w: np.ndarray, counts: np.ndarray, direction: int) -> np.ndarray:

@@ -37,6 +37,7 @@ OUTPUT_TABLES = [
     "pipeline_runs",
     "lead_activity_daily",
     "activity_rollup_state",
+    "quarantine_rows",
 ]
 OUTPUT_INDEXES = ["ix_lead_score_history_lead", "ix_lead_routing_score_date", "ix_model_registry_date"]
 VIEWS = ["v_lead_scores", "v_sdr_queue"]

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 import sql
 from leadscore import warehouse
-from leadscore.contract import FRAME_TABLES, SOURCE_COLUMNS
+from leadscore.contract import FRAME_TABLES
 from leadscore.errors import LeadscoreError
 
 ACTIVITY_SCHEMA = {"lead_id": pl.String, "activity_date": pl.Date, "event": pl.String, "events": pl.Int64}
@@ -48,15 +48,17 @@ def require_tables(conn: Connection, tables: list[str]) -> None:
 
 
 def read_sources(conn: Connection) -> Sources:
-    """Every column of the CRM tables, typed per the contract where the column exists."""
+    """Every column of the CRM tables, as stored: validation compares them with their typed form."""
     require_tables(conn, FRAME_TABLES + ["product_events", "marketing_events"])
     tables = {}
     for table in FRAME_TABLES:
-        tables[table] = warehouse.read_frame(conn, f"select * from {table}", schema=SOURCE_COLUMNS[table])
+        tables[table] = warehouse.read_frame(conn, f"select * from {table}")
     return Sources(tables)
 
 
 def rollup_state(conn: Connection) -> dt.date | None:
+    if not warehouse.has_table(conn, "activity_rollup_state"):
+        return None  # a first night: publish creates the job's tables
     value = conn.execute(warehouse.sa.text(sql.load("select_activity_rollup_state"))).scalar()
     if value is None:
         return None
@@ -83,7 +85,7 @@ def read_activity(conn: Connection, run_date: dt.date, since: dt.date, late_days
     stored_to = min(fresh_from, end) if fresh_from else end
     stored = warehouse.read_frame(conn, sql.load("select_lead_activity_daily"),
                                   {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
-                                  ACTIVITY_SCHEMA)
+                                  ACTIVITY_SCHEMA) if rolled is not None else pl.DataFrame(schema=ACTIVITY_SCHEMA)
     if fresh_from is not None:
         window = {"from_cutoff": warehouse.cutoff(fresh_from), "to_cutoff": warehouse.cutoff(end)}
         d = warehouse.dialect(conn)

@@ -37,6 +37,8 @@ class Night:
     activity_from: dt.date
     rolled_through: dt.date
     run: dict[str, Any] = field(default_factory=dict)
+    output_checks: Any = None
+    quarantine: pl.DataFrame | None = None
 
 
 SCORE_SCHEMA = {"lead_id": pl.String, "score_date": pl.Date, "close_probability": pl.Float64, "score": pl.Float64,
@@ -86,15 +88,26 @@ def publish(engine: Engine, night: Night) -> dict[str, Any]:
             warehouse.write_frame(conn, "model_registry", pl.DataFrame([night.registry]))
         execute(conn, "delete_lead_activity_daily", from_day=night.activity_from.isoformat(), to_day=day)
         warehouse.write_frame(conn, "lead_activity_daily", night.activity)
+        quarantined = write_quarantine(conn, night)
         execute(conn, "delete_activity_rollup_state")
         execute(conn, "insert_activity_rollup_state", rolled_through=night.rolled_through.isoformat())
         counts = {"lead_scores": scores.height, "account_scores": night.accounts.height,
                   "lead_routing": night.routing.height, "overflow": night.overflow.height,
-                  "activity_rows": night.activity.height}
+                  "activity_rows": night.activity.height, "quarantined": quarantined}
         record_run(conn, {**night.run, "status": "succeeded", "scores_changed": changed,
                           "row_counts": counts, "model_version": night.model_version})
         warehouse.ensure_views(conn)
     return {"scores_changed": changed, **counts}
+
+
+def write_quarantine(conn: Any, night: Night) -> int:
+    """Rows set aside by tonight's warnings; a rerun of the date replaces its own."""
+    execute(conn, "delete_quarantine_rows", run_date=night.run_date.isoformat())
+    if night.quarantine is None or night.quarantine.is_empty():
+        return 0
+    rows = night.quarantine.select(pl.lit(night.run_id).alias("run_id"), pl.lit(night.run_date).alias("run_date"),
+                                   "source_table", "row_key", "rule", "row_data")
+    return warehouse.write_frame(conn, "quarantine_rows", rows)
 
 
 def execute(conn: Any, name: str, **params: Any) -> None:

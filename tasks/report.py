@@ -5,6 +5,8 @@ from typing import Any
 
 import polars as pl
 
+from tasks.train import warnings as train_warnings
+
 
 def account_scores(scores: pl.DataFrame, profiles: pl.DataFrame, week_ago: pl.DataFrame | None,
                    run_id: str) -> pl.DataFrame:
@@ -58,7 +60,9 @@ def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None
         f"- scored leads: {scores.height:,}; SDR-ready: {ready.height:,} ({ready.height / max(scores.height, 1):.1%});"
         f" newly routed: {counts.get('lead_routing', 0):,}; overflow: {counts.get('overflow', 0):,}",
         f"- validation: {validation.expectations} expectations, {len(validation.errors)} errors,"
-        f" {len(validation.warnings)} warnings ({validation.seconds:.1f}s)",
+        f" {len(validation.warnings)} warnings, {sum(f.height for f in validation.quarantine):,} rows quarantined"
+        f" ({validation.seconds:.1f}s); Data Docs: {validation.docs or 'off'}",
+        *[f"  - warning: {f.line()}" for f in validation.warnings],
         "",
         "## Model on the time-ordered holdout",
         "",
@@ -74,6 +78,7 @@ def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None
         f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
         f" {m['fit_only_ready_share']:.1%} (practice: about 5%).",
         f"Kind: {m['kind_choice']}.",
+        *[f"\n**Warning:** {w}" for w in train_warnings(candidate)],
         "",
         "## Points table (top actions and attributes)",
         "",

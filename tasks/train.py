@@ -314,6 +314,22 @@ def decide(candidate: Candidate, champion: Scorer | None, holdout: pl.DataFrame,
                           f"{settings.promotion_tolerance}")
 
 
+# Practice: about 5% of leads should be SDR-ready on profile alone; twice that means fit is overweighted.
+FIT_ONLY_WARNING_SHARE = 0.10
+
+
+def warnings(candidate: Candidate) -> list[str]:
+    """What the on-call data engineer should look at in tonight's model."""
+    m = candidate.metrics
+    out = []
+    if m["fit_only_ready_share"] > FIT_ONLY_WARNING_SHARE:
+        out.append(f"{m['fit_only_ready_share']:.1%} of holdout leads reach the SDR-ready threshold on fit alone "
+                   f"(practice: about 5%): profile points may be overweighted")
+    if m.get("sdr_ready_close_rate") is not None and not 0.10 <= m["sdr_ready_close_rate"] <= 0.15:
+        out.append(f"SDR-ready leads close at {m['sdr_ready_close_rate']:.1%} on the holdout, outside 10-15%")
+    return out
+
+
 def registry_row(candidate: Candidate, run_date: dt.date, status: str, reason: str, settings: Settings,
                  now: dt.datetime) -> dict[str, Any]:
     return {

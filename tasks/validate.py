@@ -1,24 +1,65 @@
-"""Validate: Great Expectations suites over the night's inputs; an error stops the night.
+"""Validate: Great Expectations suites over the night's inputs and outputs.
+
+An error stops the night before anything is published; a warning sets the offending rows aside
+in `quarantine_rows` and the night goes on without them (rules and thresholds:
+`leadscore/validation.toml`).
 
 The CRM tables arrive as polars frames and are handed to GX as pandas (GX cannot read polars:
 this is the one place the job converts). The event tables are too large to pull: GX checks
-them in the warehouse through SQL assets, over the rows of the night's window only.
+them in the warehouse through SQL query assets, over the night's window only.
 
 `great_expectations` is imported inside the functions that run it: the import costs seconds,
-and every other command of the CLI should not pay for it.
+and the rest of the CLI should not pay for it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from leadscore.contract import ALLOWED_VALUES, EVENT_TABLES, KEYS, SOURCE_COLUMNS, TIME_COLUMNS
-from leadscore.errors import Failure
+from leadscore.errors import Failure, LeadscoreError
+from tasks.features import EMAIL_RE, KNOWN_EVENTS, email_key
 
+QUARANTINE_SCHEMA = {"source_table": pl.String, "row_key": pl.String, "rule": pl.String, "row_data": pl.String}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Thresholds and severities, from the validation file."""
+
+    thresholds: dict[str, Any]
+    null_rate_max: dict[str, float]
+    severities: dict[str, str]
+
+    def severity(self, rule: str) -> str:
+        return self.severities.get(rule, "error")
+
+    def on(self, rule: str) -> bool:
+        return self.severity(rule) != "off"
+
+
+def load_rules(path: Path) -> Rules:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LeadscoreError(f"validation file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LeadscoreError(f"validation file {path}: {exc}") from None
+    severities = data.get("severity", {})
+    bad = {k: v for k, v in severities.items() if v not in {"error", "warning", "off"}}
+    if bad:
+        raise LeadscoreError(f"validation file {path}: severity must be error, warning or off: {bad}")
+    thresholds = data.get("thresholds", {})
+    for key in ("reference_match_min", "well_formed_email_min", "oldest", "volume_drop_max", "freshness_hours"):
+        if key not in thresholds:
+            raise LeadscoreError(f"validation file {path}: [thresholds] has no {key}")
+    return Rules(thresholds, data.get("null_rate_max", {}), severities)
 
 
 @dataclass
@@ -28,6 +69,8 @@ class Report:
     expectations: int = 0
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    quarantine: list[pl.DataFrame] = field(default_factory=list)
+    docs: str | None = None
 
     @property
     def errors(self) -> list[Failure]:
@@ -39,171 +82,193 @@ class Report:
 
     def merge(self, other: Report) -> Report:
         return Report(self.expectations + other.expectations, self.failures + other.failures,
-                      self.seconds + other.seconds)
+                      self.seconds + other.seconds, self.quarantine + other.quarantine, self.docs or other.docs)
+
+    def quarantined(self) -> pl.DataFrame:
+        frames = [f.select(list(QUARANTINE_SCHEMA)) for f in self.quarantine if f.height]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
     def summary(self) -> dict[str, Any]:
         return {
             "expectations": self.expectations,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "quarantined_rows": sum(f.height for f in self.quarantine),
             "seconds": round(self.seconds, 2),
+            "data_docs": self.docs,
             "failures": [f.as_dict() for f in self.failures],
         }
 
 
-def _expectations(table: str, columns: list[str], now: dt.datetime) -> list[Any]:
+class Runner:
+    """A GX context for one night: suites run through checkpoints that also write Data Docs."""
+
+    def __init__(self, docs_dir: str | None):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        # GX draws a progress bar per metric; a nightly log does not want them.
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.docs_dir = docs_dir
+        self.actions = []
+        if docs_dir:
+            self.context.add_data_docs_site("night", {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+            self.actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["night"])]
+
+    def run(self, name: str, batch_definition: Any, expectations: list[Any], batch_parameters: dict | None,
+            table: str, rules: Rules) -> Report:
+        gx = self.gx
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(data=batch_definition, suite=suite, name=name))
+        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
+            name=f"{name}_checkpoint", validation_definitions=[definition], actions=self.actions,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+        result = checkpoint.run(batch_parameters=batch_parameters)
+        report = Report()
+        for validation in result.run_results.values():
+            count, failures = _failures(table, validation, rules)
+            report = report.merge(Report(count, failures))
+        return report
+
+    @property
+    def index(self) -> str | None:
+        return str(Path(self.docs_dir) / "index.html") if self.docs_dir else None
+
+
+def _failures(table: str, results: Any, rules: Rules) -> tuple[int, list[Failure]]:
+    failures = []
+    for result in results.results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        kwargs, detail = config.kwargs, result.result or {}
+        column = (config.meta or {}).get("column", kwargs.get("column"))
+        observed = detail.get("observed_value")
+        rule = (config.meta or {}).get("rule", config.type)
+        severity = rules.severity(rule)
+        if config.type == "expect_table_columns_to_match_set":
+            for name in sorted(set(kwargs["column_set"]) - set(observed or [])):
+                failures.append(Failure(table, name, "missing column", severity=severity,
+                                        observed=f"columns: {', '.join(observed or [])}"))
+            continue
+        if "unexpected_percent" in detail and detail.get("unexpected_count") is not None:
+            observed = f"{detail['unexpected_count']} rows ({detail['unexpected_percent']:.1f}%)"
+        if result.exception_info and result.exception_info.get("raised_exception"):
+            observed = str(result.exception_info.get("exception_message", ""))[:200]
+        examples = (config.meta or {}).get("examples") or detail.get("partial_unexpected_list") or []
+        failures.append(Failure(table, column, rule, observed=observed, severity=severity, examples=list(examples)[:5]))
+    return len(results.results), failures
+
+
+# ---- the CRM tables, as frames
+
+def with_checks(table: str, frame: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Helper columns GX tests cheaply: does a reference resolve, does an email look like one."""
+    if table == "crm_leads" and {"account_id", "email"} <= set(frame.columns) and "crm_accounts" in tables:
+        accounts = tables["crm_accounts"].get_column("account_id") if "account_id" in tables["crm_accounts"].columns \
+            else pl.Series([], dtype=pl.String)
+        frame = frame.with_columns(
+            pl.when(pl.col("account_id").is_null()).then(None)
+            .otherwise(pl.col("account_id").is_in(accounts.implode())).alias("_account_found"),
+            email_key(pl.col("email")).str.contains(EMAIL_RE).alias("_email_well_formed"))
+    if table == "crm_opportunities" and "lead_id" in frame.columns and "lead_id" in tables.get("crm_leads", {}):
+        frame = frame.with_columns(
+            pl.when(pl.col("lead_id").is_null()).then(None)
+            .otherwise(pl.col("lead_id").is_in(tables["crm_leads"]["lead_id"].implode())).alias("_lead_found"))
+    return frame
+
+
+def frame_expectations(table: str, columns: list[str], now: dt.datetime, rules: Rules) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    expected = list(SOURCE_COLUMNS[table])
-    out: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=False,
-                                                      meta={"rule": "expected columns present"})]
     present = set(columns)
+    out: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=list(SOURCE_COLUMNS[table]), exact_match=False,
+                                                      meta={"rule": "missing column"})]
     key = KEYS.get(table)
     if key in present:
         out += [gxe.ExpectColumnValuesToNotBeNull(column=key, meta={"rule": "key not null"}),
                 gxe.ExpectColumnValuesToBeUnique(column=key, meta={"rule": "key unique"})]
     time_col = TIME_COLUMNS.get(table)
     if time_col in present:
+        oldest = dt.datetime.fromisoformat(str(rules.thresholds["oldest"]))
         out += [gxe.ExpectColumnValuesToNotBeNull(column=time_col, meta={"rule": "time not null"}),
-                gxe.ExpectColumnMaxToBeBetween(column=time_col, max_value=now, strict_max=False,
-                                               meta={"rule": "no time after the real present"})]
+                gxe.ExpectColumnMaxToBeBetween(column=time_col, max_value=now,
+                                               meta={"rule": "no time after the real present"}),
+                gxe.ExpectColumnMinToBeBetween(column=time_col, min_value=oldest,
+                                               meta={"rule": f"no time before {oldest.date()}"})]
     for (t, column), allowed in ALLOWED_VALUES.items():
         if t == table and column in present:
-            out.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=allowed,
-                                                       meta={"rule": "allowed values"}))
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=allowed, meta={"rule": "allowed values"}))
+    match = float(rules.thresholds["reference_match_min"])
+    if "_account_found" in present:
+        out.append(gxe.ExpectColumnValuesToBeInSet(
+            column="_account_found", value_set=[True], mostly=match,
+            meta={"rule": "reference match rate", "column": "account_id"}))
+    if "_lead_found" in present:
+        out.append(gxe.ExpectColumnValuesToBeInSet(
+            column="_lead_found", value_set=[True], mostly=match,
+            meta={"rule": "reference match rate", "column": "lead_id"}))
+    if "_email_well_formed" in present:
+        out.append(gxe.ExpectColumnValuesToBeInSet(
+            column="_email_well_formed", value_set=[True], mostly=float(rules.thresholds["well_formed_email_min"]),
+            meta={"rule": "share of well-formed emails", "column": "email"}))
+    for name, limit in rules.null_rate_max.items():
+        t, column = name.split(".")
+        if t == table and column in present:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1 - float(limit),
+                                                         meta={"rule": f"null rate above {limit:.0%}"}))
+    return [e for e in out if rules.on(e.meta["rule"])]
+
+
+def validate_frames(tables: dict[str, pl.DataFrame], now: dt.datetime, rules: Rules, runner: Runner) -> Report:
+    """Run each CRM table's suite on its frame (converted to pandas here, and only here)."""
+    start = time.perf_counter()
+    source = runner.context.data_sources.add_pandas("crm")
+    report = Report(docs=runner.index)
+    for table, frame in tables.items():
+        checked = with_checks(table, frame, tables)
+        batch_definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("night")
+        report = report.merge(runner.run(table, batch_definition,
+                                         frame_expectations(table, checked.columns, now, rules),
+                                         {"dataframe": checked.to_pandas()}, table, rules))
+        if table == "crm_opportunities" and "_lead_found" in checked.columns and rules.on("orphan reference"):
+            orphans = checked.filter(pl.col("_lead_found") == False)  # noqa: E712 (null means no lead given)
+            if orphans.height:
+                report.failures.append(Failure(table, "lead_id", "orphan reference", severity=rules.severity(
+                    "orphan reference"), observed=f"{orphans.height} rows", examples=orphans["lead_id"].head(3).to_list()))
+                if rules.severity("orphan reference") == "warning":
+                    report.quarantine.append(quarantine_frame(orphans.drop("_lead_found"), table, "orphan reference"))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def quarantine_frame(rows: pl.DataFrame, table: str, rule: str) -> pl.DataFrame:
+    key = KEYS.get(table)
+    return rows.select(
+        pl.lit(table).alias("source_table"),
+        (pl.col(key).cast(pl.String) if key in rows.columns else pl.lit(None, dtype=pl.String)).alias("row_key"),
+        pl.lit(rule).alias("rule"),
+        pl.struct(pl.all()).struct.json_encode().alias("row_data"),
+    )
+
+
+def drop_quarantined(tables: dict[str, pl.DataFrame], quarantined: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The night goes on without the rows set aside."""
+    out = dict(tables)
+    for (table,), rows in quarantined.group_by("source_table"):
+        if table in out and KEYS.get(table) in out[table].columns:
+            out[table] = out[table].filter(~pl.col(KEYS[table]).is_in(rows["row_key"].implode()))
     return out
 
 
-def _failures(table: str, results: Any) -> tuple[int, list[Failure]]:
-    failures = []
-    for result in results.results:
-        if result.success:
-            continue
-        config = result.expectation_config
-        kwargs = config.kwargs
-        detail = result.result or {}
-        column = kwargs.get("column")
-        observed = detail.get("observed_value")
-        examples = detail.get("partial_unexpected_list") or []
-        rule = (config.meta or {}).get("rule", config.type)
-        if config.type == "expect_table_columns_to_match_set":
-            missing = sorted(set(kwargs["column_set"]) - set(observed or []))
-            for name in missing:
-                failures.append(Failure(table, name, "missing column", observed=f"columns: {', '.join(observed or [])}"))
-            continue
-        if config.type == "expect_column_values_to_be_unique":
-            observed = f"{detail.get('unexpected_count')} duplicated values"
-        elif "unexpected_count" in detail:
-            observed = f"{detail.get('unexpected_count')} rows"
-        if result.exception_info and result.exception_info.get("raised_exception"):
-            observed = str(result.exception_info.get("exception_message", ""))[:200]
-        failures.append(Failure(table, column, rule, observed=observed, examples=list(examples)[:5]))
-    return len(results.results), failures
-
-
-def gx_context() -> Any:
-    """An in-memory GX context that draws no progress bars (a nightly log does not want them)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
-
-
-def validate_frames(tables: dict[str, pl.DataFrame], now: dt.datetime) -> Report:
-    """Run each CRM table's suite on its frame (converted to pandas here, and only here)."""
-    import great_expectations as gx
-
-    start = time.perf_counter()
-    context = gx_context()
-    source = context.data_sources.add_pandas("crm")
-    report = Report()
-    for table, frame in tables.items():
-        batch_definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("night")
-        suite = gx.ExpectationSuite(name=table, expectations=_expectations(table, frame.columns, now))
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-        count, failures = _failures(table, batch.validate(suite))
-        report = report.merge(Report(count, failures))
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def validate_events(url: str, columns: dict[str, list[str]], window_start: dt.date, run_date: dt.date,
-                    now: dt.datetime, freshness_hours: int) -> Report:
-    """Check the event tables in the warehouse: columns, and keys and times of the night's rows."""
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    start = time.perf_counter()
-    report = Report()
-    # Column names are checked without GX: a missing one would make every SQL check below fail.
-    for table in EVENT_TABLES:
-        expected = list(SOURCE_COLUMNS[table])
-        report.expectations += 1
-        for name in expected:
-            if name not in columns[table]:
-                report.failures.append(Failure(table, name, "missing column",
-                                               observed=f"columns: {', '.join(columns[table])}"))
-    if report.errors:
-        report.seconds = time.perf_counter() - start
-        return report
-
-    context = gx_context()
-    if url.startswith("sqlite"):
-        source = context.data_sources.add_sqlite("warehouse", connection_string=url)
-    else:
-        source = context.data_sources.add_postgres("warehouse", connection_string=url)
-    end = run_date + dt.timedelta(days=1)
-    fresh_after = dt.datetime.combine(end, dt.time()) - dt.timedelta(hours=freshness_hours)
-    for table, name_column in EVENT_TABLES.items():
-        owner = "user_id" if table == "product_events" else "lead_id"
-        # The window bounds are dates the job computed, never user input: safe to inline, and GX
-        # query assets take no bind parameters.
-        query = (f"select event_id, {owner}, {name_column}, occurred_at from {table} "
-                 f"where (occurred_at >= '{window_start.isoformat()}' and occurred_at < '{end.isoformat()}') "
-                 f"or occurred_at is null")
-        window = source.add_query_asset(f"{table}_window", query=query).add_batch_definition_whole_table("night")
-        suite = gx.ExpectationSuite(name=f"{table}_window", expectations=[
-            gxe.ExpectColumnValuesToNotBeNull(column="occurred_at", meta={"rule": "time not null"}),
-            gxe.ExpectColumnValuesToNotBeNull(column="event_id", meta={"rule": "key not null"}),
-            gxe.ExpectColumnValuesToBeUnique(column="event_id", meta={"rule": "key unique"}),
-            gxe.ExpectColumnValuesToNotBeNull(column=owner, meta={"rule": "reference not null"}),
-        ])
-        count, failures = _failures(table, window.get_batch().validate(suite))
-        report = report.merge(Report(count, failures))
-        newest = source.add_query_asset(
-            f"{table}_newest",
-            query=f"select max(occurred_at) as newest, count(*) as n from {table} where occurred_at < '{end.isoformat()}'",
-        ).add_batch_definition_whole_table("night")
-        future = source.add_query_asset(
-            f"{table}_future", query=f"select count(*) as n from {table} where occurred_at > '{_ts(now)}'",
-        ).add_batch_definition_whole_table("night")
-        count_newest, newest_failures = _failures(table, newest.get_batch().validate(gx.ExpectationSuite(
-            name=f"{table}_newest", expectations=[
-                gxe.ExpectColumnValuesToBeBetween(column="newest", min_value=_ts(fresh_after),
-                                                  meta={"rule": f"freshness: newest event within {freshness_hours}h "
-                                                                f"of the end of {run_date}"}),
-                gxe.ExpectColumnValuesToNotBeNull(column="newest", meta={"rule": "freshness: no events at all"}),
-            ])))
-        count_future, future_failures = _failures(table, future.get_batch().validate(gx.ExpectationSuite(
-            name=f"{table}_future", expectations=[
-                gxe.ExpectColumnValuesToBeBetween(column="n", max_value=0,
-                                                  meta={"rule": "no time after the real present"}),
-            ])))
-        for f in newest_failures + future_failures:
-            f.column = "occurred_at"
-        report = report.merge(Report(count_newest + count_future, newest_failures + future_failures))
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def _ts(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def check_types(tables: dict[str, pl.DataFrame], raw: dict[str, pl.DataFrame]) -> Report:
-    """Values the contract's types could not hold (text in employee_count): nulls that appeared in casting."""
+    """Values the contract's types cannot hold (text in employee_count): nulls that appeared in casting."""
     report = Report()
     for table, frame in tables.items():
         for column, kind in SOURCE_COLUMNS[table].items():
@@ -215,4 +280,146 @@ def check_types(tables: dict[str, pl.DataFrame], raw: dict[str, pl.DataFrame]) -
                 examples = raw[table].filter(lost)[column].head(3).cast(pl.String).to_list()
                 report.failures.append(Failure(table, column, f"values are not {kind}",
                                                observed=f"{int(lost.sum())} rows", examples=examples))
+    return report
+
+
+# ---- the event tables, in the warehouse
+
+def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, now: dt.datetime,
+                    rules: Rules, runner: Runner, window_days: int, read: Any) -> Report:
+    """Check the event tables where they are: columns, keys, times, references, freshness, volume.
+
+    `read(statement)` runs a query on the warehouse and returns a polars frame (for quarantine).
+    """
+    import great_expectations.expectations as gxe
+
+    start = time.perf_counter()
+    report = Report(docs=runner.index)
+    # Column names first, without GX: with one missing, every SQL check below would fail.
+    for table in EVENT_TABLES:
+        report.expectations += 1
+        for name in SOURCE_COLUMNS[table]:
+            if name not in columns[table]:
+                report.failures.append(Failure(table, name, "missing column",
+                                               observed=f"columns: {', '.join(columns[table])}"))
+    if report.errors:
+        report.seconds = time.perf_counter() - start
+        return report
+
+    if url.startswith("sqlite"):
+        source = runner.context.data_sources.add_sqlite("warehouse", connection_string=url)
+    else:
+        source = runner.context.data_sources.add_postgres("warehouse", connection_string=url)
+    end = run_date + dt.timedelta(days=1)
+    # These bounds are dates the job computed, never user input: safe to inline, and GX query
+    # assets take no bind parameters.
+    lo, hi = (run_date - dt.timedelta(days=window_days - 1)).isoformat(), end.isoformat()
+    week = (run_date - dt.timedelta(days=7)).isoformat()
+    fresh_after = dt.datetime.combine(end, dt.time()) - dt.timedelta(hours=float(rules.thresholds["freshness_hours"]))
+    oldest = str(rules.thresholds["oldest"])
+    drop = float(rules.thresholds["volume_drop_max"])
+    for table, name_column in EVENT_TABLES.items():
+        owner = "user_id" if table == "product_events" else "lead_id"
+        parent = "product_users" if table == "product_events" else "crm_leads"
+        window = (f"select e.event_id, e.{owner}, e.{name_column}, e.occurred_at, "
+                  f"case when p.{owner} is null then 0 else 1 end as owner_found "
+                  f"from {table} e left join {parent} p on p.{owner} = e.{owner} "
+                  f"where (e.occurred_at >= '{lo}' and e.occurred_at < '{hi}') or e.occurred_at is null")
+        # One row of index-friendly aggregates; freshness looks only at rows the run date can see.
+        stats = (f"select (select max(occurred_at) from {table} where occurred_at < '{hi}') as newest, "
+                 f"(select min(occurred_at) from {table}) as oldest, "
+                 f"(select count(*) from {table} where occurred_at > '{_ts(now)}') as future, "
+                 f"(select count(*) from {table} where occurred_at >= '{run_date.isoformat()}' "
+                 f"and occurred_at < '{hi}') as today, "
+                 f"(select count(*) from {table} where occurred_at >= '{week}' "
+                 f"and occurred_at < '{run_date.isoformat()}') / 7.0 as trailing_mean")
+        window_expectations = [
+            gxe.ExpectColumnValuesToNotBeNull(column="occurred_at", meta={"rule": "time not null (events)"}),
+            gxe.ExpectColumnValuesToNotBeNull(column="event_id", meta={"rule": "key not null"}),
+            gxe.ExpectColumnValuesToBeUnique(column="event_id", meta={"rule": "key unique"}),
+            gxe.ExpectColumnValuesToNotBeNull(column=owner, meta={"rule": "reference not null"}),
+            gxe.ExpectColumnValuesToBeInSet(column=name_column, value_set=KNOWN_EVENTS,
+                                            meta={"rule": "unknown event name"}),
+            gxe.ExpectColumnValuesToBeInSet(column="owner_found", value_set=[1],
+                                            mostly=float(rules.thresholds["reference_match_min"]),
+                                            meta={"rule": "reference match rate", "column": owner}),
+        ]
+        stats_expectations = [
+            gxe.ExpectColumnValuesToNotBeNull(column="newest", meta={"rule": "freshness: no events at all",
+                                                                     "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(column="newest", min_value=_ts(fresh_after), meta={
+                "rule": f"freshness: newest event more than {rules.thresholds['freshness_hours']}h before "
+                        f"the end of {run_date}", "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(column="oldest", min_value=oldest, meta={
+                "rule": f"no time before {oldest}", "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(column="future", max_value=0, meta={
+                "rule": "no time after the real present", "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(column="volume_ratio", min_value=1 - drop, meta={
+                "rule": f"volume: {run_date}'s events fell more than {drop:.0%} below the trailing 7-day mean",
+                "column": "occurred_at"}),
+        ]
+        ratio = f"select *, case when trailing_mean > 0 then today / trailing_mean else 1.0 end as volume_ratio from ({stats}) s"
+        for name, query, expectations in ((f"{table}_window", window, window_expectations),
+                                          (f"{table}_stats", ratio, stats_expectations)):
+            expectations = [e for e in expectations if rules.on(e.meta["rule"])]
+            asset = source.add_query_asset(name, query=query).add_batch_definition_whole_table("night")
+            report = report.merge(runner.run(name, asset, expectations, None, table, rules))
+        report.quarantine += _event_quarantine(table, name_column, lo, hi, report, rules, read)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _event_quarantine(table: str, name_column: str, lo: str, hi: str, report: Report, rules: Rules,
+                      read: Any) -> list[pl.DataFrame]:
+    """The rows behind tonight's event warnings, to be set aside."""
+    out = []
+    failed = {f.rule for f in report.warnings if f.table == table}
+    if "time not null (events)" in failed:
+        out.append(quarantine_frame(read(f"select * from {table} where occurred_at is null"), table,
+                                    "time not null (events)"))
+    if "unknown event name" in failed:
+        known = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
+        rows = read(f"select * from {table} where occurred_at >= '{lo}' and occurred_at < '{hi}' "
+                    f"and {name_column} not in ({known})")
+        out.append(quarantine_frame(rows.with_columns(pl.col("occurred_at").cast(pl.String)), table,
+                                    "unknown event name"))
+    return out
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---- the night's output, before it is published
+
+def validate_output(scores: pl.DataFrame, scorable: int, routing: pl.DataFrame, rules: Rules, runner: Runner) -> Report:
+    """One row per scorable lead, probabilities in [0, 1], parts adding up, one team per routed lead."""
+    import great_expectations.expectations as gxe
+
+    start = time.perf_counter()
+    source = runner.context.data_sources.add_pandas("output")
+    checked = scores.with_columns(
+        (pl.col("fit_score") + pl.col("engagement_score") - pl.col("score")).abs().round(6).alias("_parts_gap"))
+    expectations = [
+        gxe.ExpectTableRowCountToEqual(value=scorable, meta={"rule": "one row per scorable lead"}),
+        gxe.ExpectColumnValuesToBeUnique(column="lead_id", meta={"rule": "one row per scorable lead"}),
+        gxe.ExpectColumnValuesToNotBeNull(column="close_probability", meta={"rule": "probability is a number"}),
+        gxe.ExpectColumnValuesToBeBetween(column="close_probability", min_value=0, max_value=1,
+                                          meta={"rule": "probability in [0, 1]"}),
+        gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", max_value=1e-6,
+                                          meta={"rule": "fit + engagement = score", "column": "score"}),
+        gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0, meta={"rule": "score >= 0"}),
+    ]
+    asset = source.add_dataframe_asset("lead_scores").add_batch_definition_whole_dataframe("night")
+    report = runner.run("lead_scores_output", asset, expectations,
+                        {"dataframe": checked.with_columns(pl.col("close_probability").fill_nan(None)).to_pandas()},
+                        "lead_scores", rules)
+    if routing.height:
+        routed = source.add_dataframe_asset("lead_routing").add_batch_definition_whole_dataframe("night")
+        report = report.merge(runner.run("lead_routing_output", routed, [
+            gxe.ExpectColumnValuesToBeUnique(column="lead_id", meta={"rule": "each routed lead in exactly one team"}),
+            gxe.ExpectColumnValuesToNotBeNull(column="team", meta={"rule": "each routed lead in exactly one team"}),
+            gxe.ExpectColumnValuesToNotBeNull(column="rep_id", meta={"rule": "routed to a rep"}),
+        ], {"dataframe": routing.to_pandas()}, "lead_routing", rules))
+    report.seconds = time.perf_counter() - start
     return report

@@ -55,6 +55,18 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_docs_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nights run by tests write their Data Docs under pytest's temporary folder, not the repo."""
+    previous = os.environ.get("LEADSCORE_DATA_DOCS_DIR")
+    os.environ["LEADSCORE_DATA_DOCS_DIR"] = str(tmp_path_factory.mktemp("data_docs"))
+    yield
+    if previous is None:
+        del os.environ["LEADSCORE_DATA_DOCS_DIR"]
+    else:
+        os.environ["LEADSCORE_DATA_DOCS_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the whole session (instead of one per flow call)."""

@@ -8,6 +8,7 @@ import pytest
 
 from leadscore import warehouse
 from leadscore.contract import SOURCE_COLUMNS
+from leadscore.settings import load_settings
 from tasks import validate
 from tests.model.conftest import demo_tables
 
@@ -23,7 +24,8 @@ def clean() -> dict[str, pl.DataFrame]:
 
 def run(tables: dict[str, pl.DataFrame]) -> validate.Report:
     typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in tables.items()}
-    return validate.check_types(typed, tables).merge(validate.validate_frames(typed, NOW))
+    rules = validate.load_rules(load_settings().validation_path)
+    return validate.check_types(typed, tables).merge(validate.validate_frames(typed, NOW, rules, validate.Runner(None)))
 
 
 def errors(report: validate.Report) -> set[tuple[str, str | None, str]]:
@@ -44,6 +46,22 @@ def test_duplicate_lead_id(clean):
 def test_missing_and_renamed_columns(clean):
     report = run({**clean, "crm_accounts": clean["crm_accounts"].rename({"employee_count": "employees"})})
     assert ("crm_accounts", "employee_count", "missing column") in errors(report)
+
+
+def test_orphan_opportunities_are_quarantined_not_fatal(clean):
+    opps = clean["crm_opportunities"].with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("no-such-lead")).otherwise(pl.col("lead_id")).alias("lead_id"))
+    report = run({**clean, "crm_opportunities": opps})
+    # One orphan among many is below the match-rate floor: a warning, and the row set aside.
+    assert report.errors == []
+    quarantined = report.quarantined()
+    assert quarantined["row_key"].to_list() == [opps["opportunity_id"][0]]
+    assert "no-such-lead" in quarantined["row_data"][0]
+
+
+def test_every_email_malformed(clean):
+    leads = clean["crm_leads"].with_columns(pl.lit("not an email").alias("email"))
+    assert ("crm_leads", "email", "share of well-formed emails") in errors(run({**clean, "crm_leads": leads}))
 
 
 def test_text_in_employee_count(clean):

@@ -93,3 +93,20 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(warehouse_url, capsys)
     with warehouse.run_lock(engine, warehouse_url):
         assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 2
     assert "another leadscore run holds the lock" in capsys.readouterr().err
+
+
+def test_a_worse_challenger_keeps_the_champion_and_says_why(warehouse_url, monkeypatch):
+    demo(warehouse_url)
+    first = DEMO_END - dt.timedelta(days=1)
+    assert main(["run", "--date", first.isoformat(), "--url", warehouse_url]) == 0
+    champion = query(warehouse_url, "select model_version from model_registry")["model_version"][0]
+    # A negative tolerance makes any challenger "worse than the champion beyond tolerance".
+    monkeypatch.setenv("LEADSCORE_PROMOTION_TOLERANCE", "-1")
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 0
+    registry = query(warehouse_url, f"select status, status_reason from model_registry "
+                                    f"where model_version <> '{champion}'")
+    assert registry["status"].to_list() == ["challenger"]
+    assert f"kept champion {champion}" in registry["status_reason"][0]
+    assert set(query(warehouse_url, "select model_version from lead_scores")["model_version"]) == {champion}
+    message = query(warehouse_url, f"select message from pipeline_runs where run_date = '{DEMO_END}'")["message"][0]
+    assert "challenger" in message and f"kept champion {champion}" in message

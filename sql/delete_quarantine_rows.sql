@@ -1,0 +1,1 @@
+delete from quarantine_rows where run_date = :run_date
