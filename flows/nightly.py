@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 import sql
 from leadscore import warehouse
+from leadscore.crash import crash_point
 from leadscore.contract import EVENT_TABLES, SOURCE_COLUMNS
 from leadscore.errors import LeadscoreError, ValidationFailed
 from leadscore.settings import Settings, load_settings
@@ -197,8 +198,16 @@ def publish_night(settings: Settings, night: publish.Night) -> dict[str, Any]:
 
 
 @task(name="report", **STEP)
-def report_night(night: publish.Night, choice: ModelChoice, inputs: Inputs, counts: dict[str, Any]) -> dict[str, Any]:
-    return report.publish_artifacts(night, choice.candidate, choice.registry, inputs.validation, counts)
+def report_night(settings: Settings, night: publish.Night, choice: ModelChoice, inputs: Inputs,
+                 counts: dict[str, Any]) -> dict[str, Any]:
+    with warehouse.connect(settings.warehouse_url).connect() as conn:
+        routed = warehouse.read_frame(conn, sql.load("select_routed_at_routing"),
+                                      {"run_date": night.run_date.isoformat()},
+                                      {"lead_id": pl.String, "score_date": pl.Date, "fit_score": pl.Float64,
+                                       "engagement_score": pl.Float64})
+    fb = report.feedback(routed, routed, inputs.tables["crm_lead_status_changes"], inputs.tables["crm_opportunities"],
+                         night.run_date, settings.horizon_days)
+    return report.publish_artifacts(night, choice.candidate, choice.registry, inputs.validation, counts, fb)
 
 
 def resolve_date(value: str | dt.date | None) -> dt.date:
@@ -248,10 +257,11 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
                 run["validation"] = exc.summary
             publish.record_failure(engine, run)
             raise
-    return report_night(night, choice, inputs, counts)
+    return report_night(settings, night, choice, inputs, counts)
 
 
 def timed(run: dict[str, Any], name: str, step: Any, *args: Any) -> Any:
+    crash_point(name)
     start = time.perf_counter()
     try:
         return step(*args)

@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("queue", parents=[url], help="print the SDR queue (v_sdr_queue)")
     queue.add_argument("--team")
     queue.add_argument("--limit", type=_positive, default=20)
+    explain = sub.add_parser("explain", parents=[url], help="a lead's score, its parts, reasons and last 30 nights")
+    explain.add_argument("lead_id")
     return root
 
 
@@ -143,6 +145,13 @@ def cmd_queue(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace, settings) -> int:
+    from leadscore import explain, warehouse
+
+    print(explain.render(warehouse.connect(settings.warehouse_url), args.lead_id))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings) -> int:
     import sqlalchemy as sa
 
@@ -174,7 +183,7 @@ def _print_result(result: dict) -> None:
 
 
 COMMANDS = {"init-db": cmd_init_db, "demo-data": cmd_demo_data, "run": cmd_run, "backfill": cmd_backfill,
-            "queue": cmd_queue, "demo": cmd_demo}
+            "queue": cmd_queue, "demo": cmd_demo, "explain": cmd_explain}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -67,6 +67,18 @@ class Settings:
         return values
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A configuration file, or one clear error naming it."""
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LeadscoreError(f"{what} file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LeadscoreError(f"{what} file {path}: {exc}") from None
+
+
 def redact_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

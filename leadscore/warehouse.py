@@ -225,11 +225,13 @@ def run_lock(engine: Engine, url: str) -> Iterator[None]:
     """Hold the one-night-at-a-time lock for this warehouse, or refuse at once.
 
     PostgreSQL: a session advisory lock on a connection of its own, released by the server if
-    the job dies. SQLite: an flock on a file beside the database, released by the kernel.
+    the job dies; keyed by the schema, as two schemas of one database are two warehouses.
+    SQLite: an flock on a file beside the database, released by the kernel.
     """
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            got = conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
+            got = conn.execute(sa.text("select pg_try_advisory_lock(:k, hashtext(current_schema()))"),
+                               {"k": LOCK_KEY}).scalar()
             if not got:
                 raise LeadscoreError(
                     f"another leadscore run holds the lock on {redact_url(url)}; refusing to start")
@@ -237,7 +239,7 @@ def run_lock(engine: Engine, url: str) -> Iterator[None]:
                 conn.commit()
                 yield
             finally:
-                conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                conn.execute(sa.text("select pg_advisory_unlock(:k, hashtext(current_schema()))"), {"k": LOCK_KEY})
                 conn.commit()
     else:
         database = engine.url.database or "memory"
@@ -256,5 +258,5 @@ def run_lock(engine: Engine, url: str) -> Iterator[None]:
             handle.close()
 
 
-# An arbitrary constant, the same for every process of the job: "leadscore" as digits.
-LOCK_KEY = 5_312_337_262_013
+# An arbitrary constant (a 32-bit int, the lock's first key), the same for every process of the job.
+LOCK_KEY = 531_233_726

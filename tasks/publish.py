@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 import sql
 from leadscore import warehouse
+from leadscore.crash import crash_point
 from tasks.score import SCORE_COLUMNS
 
 
@@ -65,6 +66,7 @@ def publish(engine: Engine, night: Night) -> dict[str, Any]:
     day = night.run_date.isoformat()
     with engine.begin() as conn:
         warehouse.execute_ddl(conn, sql.OUTPUT_TABLES)
+        crash_point("publish:started")
         old = stored_history(conn, night.run_date)
         scores = night.scores
         changed = not same_scores(scores, old)
@@ -97,6 +99,7 @@ def publish(engine: Engine, night: Night) -> dict[str, Any]:
         record_run(conn, {**night.run, "status": "succeeded", "scores_changed": changed,
                           "row_counts": counts, "model_version": night.model_version})
         warehouse.ensure_views(conn)
+        crash_point("publish:before-commit")
     return {"scores_changed": changed, **counts}
 
 

@@ -46,7 +46,7 @@ def account_scores(scores: pl.DataFrame, profiles: pl.DataFrame, week_ago: pl.Da
 
 
 def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
-                     counts: dict[str, Any]) -> str:
+                     counts: dict[str, Any], fb: dict[str, Any]) -> str:
     scores = night.scores
     m = candidate.metrics
     b = m["baselines"]
@@ -89,15 +89,20 @@ def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None
     for r in table:
         lines.append(f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
                      f" {'yes' if r['worth_scoring'] else 'no'} |")
+    overflow = night.overflow.group_by("team").len().sort("team")
+    lines += ["", "## Routing", "",
+              f"{counts.get('lead_routing', 0):,} leads routed tonight; overflow (no rep with room): "
+              + (", ".join(f"{t} {n}" for t, n in overflow.iter_rows()) or "none") + "."]
+    lines += feedback_markdown(fb)
     return "\n".join(lines)
 
 
 def publish_artifacts(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
-                      counts: dict[str, Any]) -> dict[str, Any]:
+                      counts: dict[str, Any], fb: dict[str, Any]) -> dict[str, Any]:
     """Create the run's Prefect artifacts; return the run summary."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=summary_markdown(night, candidate, registry, validation, counts),
+    create_markdown_artifact(markdown=summary_markdown(night, candidate, registry, validation, counts, fb),
                              key="leadscore-night", description=f"leadscore night {night.run_date}")
     queue = (night.scores.filter(pl.col("sdr_ready")).sort("priority", descending=True).head(50)
              .select("lead_id", "team", "score", "velocity", "priority", "top_reasons"))
@@ -109,4 +114,67 @@ def publish_artifacts(night: Any, candidate: Any, registry: dict[str, Any] | Non
         "routed": counts.get("lead_routing", 0), "overflow": counts.get("overflow", 0),
         "scores_changed": counts.get("scores_changed"), "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
         "validation": validation.summary() | {"failures": len(validation.failures)},
+        "feedback": fb,
     }
+
+
+def feedback(routed: pl.DataFrame, at_routing: pl.DataFrame, status_changes: pl.DataFrame,
+             opportunities: pl.DataFrame, run_date: Any, horizon_days: int) -> dict[str, Any]:
+    """What SDRs made of the leads routed to them, as of the run date.
+
+    `routed`: lead_routing rows (lead_id, score_date); `at_routing`: lead_score_history rows of
+    those leads on their routing date (lead_id, score_date, fit_score, engagement_score);
+    `status_changes` and `opportunities`: as of the run date. "Poor fit and low engagement" means
+    below the median of routed leads on both: if SDRs disqualify many of those, the points weigh
+    the wrong things.
+    """
+    if routed.is_empty():
+        return {"routed": 0}
+    latest = (status_changes.sort("changed_at").group_by("lead_id").agg(pl.col("status").last()))
+    won = opportunities.filter(pl.col("stage") == "closed_won").group_by("lead_id").agg(
+        pl.col("closed_at").min().alias("won_at"))
+    frame = (
+        routed.select("lead_id", "score_date").unique("lead_id", keep="first")
+        .join(latest, on="lead_id", how="left").with_columns(pl.col("status").fill_null("open"))
+        .join(won, on="lead_id", how="left")
+        .join(at_routing.select("lead_id", "score_date", "fit_score", "engagement_score"),
+              on=["lead_id", "score_date"], how="left")
+    )
+    shares = {s: round(float((frame["status"] == s).mean()), 4) for s in
+              ("open", "working", "qualified", "nurture", "disqualified")}
+    matured = frame.filter(pl.col("score_date") <= pl.lit(run_date) - pl.duration(days=horizon_days))
+    closed_in_cycle = matured.filter(pl.col("won_at").is_not_null() & (
+        pl.col("won_at") < pl.col("score_date").cast(pl.Datetime("us")) + pl.duration(days=horizon_days + 1)))
+    fit_median = frame["fit_score"].median()
+    eng_median = frame["engagement_score"].median()
+    weak = frame.filter((pl.col("fit_score") < fit_median) & (pl.col("engagement_score") < eng_median))
+    weak_disqualified = float((weak["status"] == "disqualified").sum() / frame.height) if frame.height else 0.0
+    out = {
+        "routed": frame.height,
+        "status_shares": shares,
+        "matured": matured.height,
+        "close_rate_in_cycle": round(closed_in_cycle.height / matured.height, 4) if matured.height else None,
+        "disqualified_poor_fit_low_engagement": round(weak_disqualified, 4),
+    }
+    warnings = []
+    if out["close_rate_in_cycle"] is not None and not 0.10 <= out["close_rate_in_cycle"] <= 0.15:
+        warnings.append(f"routed leads close at {out['close_rate_in_cycle']:.1%} within {horizon_days} days "
+                        f"(target 10-15%)")
+    if weak_disqualified > 0.05:
+        warnings.append(f"{weak_disqualified:.1%} of routed leads were poor fit and low engagement and were "
+                        f"disqualified by SDRs (above 5%): scoring needs retuning")
+    out["warnings"] = warnings
+    return out
+
+
+def feedback_markdown(fb: dict[str, Any]) -> list[str]:
+    if not fb.get("routed"):
+        return ["", "## SDR feedback", "", "No routed leads yet."]
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in fb["status_shares"].items())
+    rate = f"{fb['close_rate_in_cycle']:.1%}" if fb["close_rate_in_cycle"] is not None else "not known yet"
+    return ["", "## SDR feedback", "",
+            f"{fb['routed']:,} routed leads: {shares}.",
+            f"Close rate within the cycle of the {fb['matured']:,} routed long enough ago: {rate} (target 10-15%).",
+            f"Disqualified although poor fit and low engagement: {fb['disqualified_poor_fit_low_engagement']:.1%}"
+            f" of routed leads (warning above 5%).",
+            *[f"\n**Warning:** {w}" for w in fb["warnings"]]]

@@ -10,7 +10,6 @@ threshold, crossed it again, and its last routing is older than `reroute_after_d
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from leadscore.errors import LeadscoreError
+from leadscore.settings import read_toml
 from tasks.features import COUNTRY_REGION
 
 RULE_KEYS = {"name", "team", "region", "country", "segment", "industry", "target_account"}
@@ -32,12 +32,7 @@ class Rules:
 
 def load_rules(path: Path) -> Rules:
     """Read and check the routing file; a mistake names the file, the rule and the key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LeadscoreError(f"routing file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LeadscoreError(f"routing file {path}: {exc}") from None
+    data = read_toml(path, "routing")
     rules = data.get("rules") or []
     if not rules:
         raise LeadscoreError(f"routing file {path}: no [[rules]]")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -74,3 +76,66 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# Every table a night reads or writes: what a copy of a warehouse must hold.
+WAREHOUSE_TABLES = ["crm_accounts", "crm_leads", "crm_lead_status_changes", "crm_opportunities", "product_users",
+                    "product_events", "marketing_events", "sdr_reps", "lead_scores", "lead_score_history",
+                    "lead_routing", "routing_state", "account_scores", "model_registry", "pipeline_runs",
+                    "lead_activity_daily", "activity_rollup_state", "quarantine_rows"]
+
+
+@pytest.fixture(scope="session", params=DIALECTS)
+def baseline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             prefect_harness: None) -> Iterator[Callable[[], str]]:
+    """A small demo warehouse with the night before DEMO_END published, once per dialect.
+
+    Returns a factory: each call gives the URL of a fresh copy to break or rerun.
+    """
+    from leadscore.cli import main
+
+    folder = tmp_path_factory.mktemp("baseline")
+    schema = f"base_{uuid.uuid4().hex[:10]}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'base.db'}"
+    else:
+        problem = _postgres_available()
+        if problem:
+            if REQUIRE_PG:
+                pytest.fail(f"PostgreSQL is required here but unreachable at {PG_URL}: {problem}")
+            pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {problem}")
+        with sa.create_engine(PG_URL).begin() as conn:
+            conn.execute(sa.text(f"create schema {schema}"))
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    assert main(["demo-data", "--leads", "800", "--days", "220", "--end-date", DEMO_END.isoformat(), "--url", url]) == 0
+    assert main(["run", "--date", (DEMO_END - dt.timedelta(days=1)).isoformat(), "--url", url]) == 0
+    copies: list[str] = []
+
+    def copy() -> str:
+        if request.param == "sqlite":
+            target = folder / f"copy_{len(copies)}.db"
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{folder / 'base.db'}{suffix}")
+                if source.exists():
+                    shutil.copy(source, f"{target}{suffix}")
+            copies.append(str(target))
+            return f"sqlite:///{target}"
+        name = f"c_{uuid.uuid4().hex[:10]}"
+        with sa.create_engine(PG_URL).begin() as conn:
+            conn.execute(sa.text(f"create schema {name}"))
+            for table in WAREHOUSE_TABLES:
+                if sa.inspect(conn).has_table(table, schema=schema):
+                    conn.execute(sa.text(f"create table {name}.{table} as select * from {schema}.{table}"))
+        copies.append(name)
+        copy_url = f"{PG_URL}?options=-csearch_path%3D{name}"
+        from leadscore import warehouse
+
+        with warehouse.connect(copy_url).begin() as conn:
+            warehouse.ensure_views(conn)  # a table copy does not carry the views
+        return copy_url
+
+    yield copy
+    if request.param == "postgresql":
+        with sa.create_engine(PG_URL).begin() as conn:
+            for name in [schema, *copies]:
+                conn.execute(sa.text(f"drop schema {name} cascade"))

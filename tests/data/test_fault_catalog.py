@@ -7,10 +7,7 @@ warning must set the rows aside in quarantine_rows and publish the night without
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,60 +15,11 @@ import sqlalchemy as sa
 
 from leadscore import warehouse
 from leadscore.cli import main
-from tests.conftest import DEMO_END, DIALECTS, PG_URL, REQUIRE_PG, _postgres_available
+from tests.conftest import DEMO_END
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 NIGHT = DEMO_END
 PUBLISHED = ["lead_scores", "lead_score_history", "lead_routing", "account_scores", "model_registry"]
-SOURCE_AND_OUTPUT = ["crm_accounts", "crm_leads", "crm_lead_status_changes", "crm_opportunities", "product_users",
-                     "product_events", "marketing_events", "sdr_reps", "lead_scores", "lead_score_history",
-                     "lead_routing", "routing_state", "account_scores", "model_registry", "pipeline_runs",
-                     "lead_activity_daily", "activity_rollup_state"]
-
-
-@pytest.fixture(scope="module", params=DIALECTS)
-def baseline(request, tmp_path_factory, prefect_harness):
-    """A demo warehouse with the night before NIGHT published; returns a factory of fresh copies."""
-    folder = tmp_path_factory.mktemp("faults")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'base.db'}"
-    else:
-        problem = _postgres_available()
-        if problem:
-            if REQUIRE_PG:
-                pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
-            pytest.skip(f"PostgreSQL unreachable: {problem}")
-        schema = f"base_{uuid.uuid4().hex[:10]}"
-        with sa.create_engine(PG_URL).begin() as conn:
-            conn.execute(sa.text(f"create schema {schema}"))
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    assert main(["demo-data", "--leads", "800", "--days", "220", "--end-date", NIGHT.isoformat(), "--url", url]) == 0
-    before = (NIGHT - dt.timedelta(days=1)).isoformat()
-    assert main(["run", "--date", before, "--url", url]) == 0
-    copies: list[str] = []
-
-    def copy() -> str:
-        if request.param == "sqlite":
-            target = folder / f"copy_{len(copies)}.db"
-            for suffix in ("", "-wal", "-shm"):
-                source = Path(f"{folder / 'base.db'}{suffix}")
-                if source.exists():
-                    shutil.copy(source, f"{target}{suffix}")
-            copies.append(str(target))
-            return f"sqlite:///{target}"
-        name = f"f_{uuid.uuid4().hex[:10]}"
-        with sa.create_engine(PG_URL).begin() as conn:
-            conn.execute(sa.text(f"create schema {name}"))
-            for table in SOURCE_AND_OUTPUT:
-                conn.execute(sa.text(f"create table {name}.{table} as select * from {schema}.{table}"))
-        copies.append(name)
-        return f"{PG_URL}?options=-csearch_path%3D{name}"
-
-    yield copy
-    if request.param == "postgresql":
-        with sa.create_engine(PG_URL).begin() as conn:
-            for name in [schema, *copies]:
-                conn.execute(sa.text(f"drop schema {name} cascade"))
 
 
 def snapshot(url: str) -> dict[str, pl.DataFrame]:

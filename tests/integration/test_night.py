@@ -86,6 +86,21 @@ def test_backfill_writes_one_history_date_per_day(warehouse_url):
     latest = query(warehouse_url, "select distinct score_date from lead_scores")
     assert [str(d)[:10] for d in latest["score_date"]] == [end.isoformat()]
 
+    routing = query(warehouse_url, "select r.lead_id, r.score_date, r.rep_id, r.rule, a.owner_id, reps.daily_capacity "
+                                   "from lead_routing r join sdr_reps reps on reps.rep_id = r.rep_id "
+                                   "left join crm_accounts a on a.account_id = r.account_id")
+    per_rep_night = routing.group_by("rep_id", "score_date").agg(pl.len(), pl.col("daily_capacity").first())
+    assert (per_rep_night["len"] <= per_rep_night["daily_capacity"]).all(), "a rep got more than its capacity"
+    reps = query(warehouse_url, "select rep_id, active from sdr_reps")
+    active = set(reps.filter(pl.col("active").cast(pl.Boolean))["rep_id"])
+    owned = routing.filter(pl.col("owner_id").is_in(list(active)))
+    assert owned.height > 0
+    full = {(r, str(d)) for r, d, n, cap in per_rep_night.iter_rows() if n >= cap}
+    for lead in owned.iter_rows(named=True):
+        # An owned account's lead goes to its owner, unless the owner had no room left that night.
+        assert lead["rep_id"] == lead["owner_id"] or (lead["owner_id"], str(lead["score_date"])) in full, lead
+    assert routing["rep_id"].is_in(list(active)).all(), "a lead went to an inactive rep"
+
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(warehouse_url, capsys):
     demo(warehouse_url, leads=500, days=200)

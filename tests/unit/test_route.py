@@ -91,3 +91,30 @@ def test_a_lead_is_routed_once_per_episode():
     recent = history.with_columns(pl.Series("score_date", [D - dt.timedelta(days=4), D - dt.timedelta(days=10)]))
     # Within 30 days of the last routing a new crossing is not routed again.
     assert route.candidates(ready, recent, D, 30)["lead_id"].to_list() == ["new"]
+
+
+def test_over_thirty_nights_reps_with_room_stay_within_one_and_under_capacity():
+    team = reps(4, capacity=5)
+    history = HISTORY
+    pointers: dict[str, str] = {}
+    rng = __import__("random").Random(3)
+    for night in range(30):
+        day = D + dt.timedelta(days=night)
+        # Between 0 and 15 new SDR-ready leads a night: sometimes more than the team's 20 places, never mostly.
+        leads = todo(rng.randint(0, 15)).with_columns(pl.format("N{}-{}", pl.lit(night), pl.col("lead_id")).alias("lead_id"))
+        routed, pointers, _ = route.route(leads, team, history, pointers, day, 48, "run")
+        per_rep = routed.group_by("rep_id").len()
+        assert per_rep["len"].max() is None or per_rep["len"].max() <= 5  # never above daily capacity
+        history = pl.concat([history, routed.select(HISTORY.columns)])
+    totals = history.group_by("rep_id").len()["len"]
+    # Round robin with a pointer kept across nights: nobody gets more than one lead more than another.
+    assert totals.max() - totals.min() <= 1
+
+
+def test_a_full_day_sends_the_rest_to_overflow_and_rerunning_a_routed_day_adds_nothing():
+    routed, pointers, overflow = route.route(todo(12), reps(2, capacity=5), HISTORY, {}, D, 48, "run")
+    assert routed.height == 10 and overflow.height == 2
+    # The same night again, with tonight's routing stored: every rep is at capacity already.
+    again, _, overflow_again = route.route(todo(2).with_columns(pl.lit("late").alias("lead_id")), reps(2, capacity=5),
+                                           routed.select(HISTORY.columns), pointers, D, 48, "run")
+    assert again.height == 0 and overflow_again.height == 2
