@@ -98,6 +98,7 @@ def main() -> None:
 
         with engine.connect() as conn:
             columns = {t_: warehouse.table_columns(conn, t_) for t_ in ("product_events", "marketing_events")}
+            enforced = {t_ for t_ in columns if warehouse.enforces_unique(conn, t_, "event_id")}
 
         def read(statement: str) -> pl.DataFrame:
             with engine.connect() as conn:
@@ -105,7 +106,7 @@ def main() -> None:
 
         t = time.perf_counter()
         in_db = validate.validate_events(engine.url.render_as_string(hide_password=False), columns, END, now, rules,
-                                         validate.Runner(None), 1, read)
+                                         validate.Runner(None), 1, read, enforced)
         event_seconds = time.perf_counter() - t
 
         t = time.perf_counter()

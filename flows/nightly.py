@@ -56,6 +56,7 @@ def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
     with engine.connect() as conn:
         raw = extract.read_sources(conn)
         columns = {t: warehouse.table_columns(conn, t) for t in EVENT_TABLES}
+        enforced = {t for t in EVENT_TABLES if warehouse.enforces_unique(conn, t, "event_id")}
     typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in raw.tables.items()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rules = validate.load_rules(settings.validation_path)
@@ -68,7 +69,8 @@ def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
     checks = validate.check_types(typed, raw.tables)
     checks = checks.merge(validate.validate_frames(typed, now, rules, runner))
     checks = checks.merge(validate.validate_events(engine.url.render_as_string(hide_password=False), columns,
-                                                   run_date, now, rules, runner, settings.late_event_days, read))
+                                                   run_date, now, rules, runner, settings.late_event_days, read,
+                                                   enforced))
     if checks.errors:
         raise ValidationFailed(checks.errors, checks.summary())
     typed = validate.drop_quarantined(typed, checks.quarantined())

@@ -109,6 +109,15 @@ def table_columns(conn: Connection, name: str) -> list[str]:
     return [c["name"] for c in sa.inspect(conn).get_columns(name)]
 
 
+def enforces_unique(conn: Connection, table: str, column: str) -> bool:
+    """Whether the database itself keeps `column` of `table` unique (primary key or unique constraint)."""
+    inspector = sa.inspect(conn)
+    if inspector.get_pk_constraint(table).get("constrained_columns") == [column]:
+        return True
+    uniques = inspector.get_unique_constraints(table) + [i for i in inspector.get_indexes(table) if i.get("unique")]
+    return any(u.get("column_names") == [column] for u in uniques)
+
+
 def cutoff(day: dt.date) -> str:
     """Bind value for "before the start of `day` UTC".
 
