@@ -166,7 +166,8 @@ def phrase(feature: str, row: dict) -> str:
     if feature == "days_in_status":
         days = int(value)
         status = {"open": "untouched", "working": "worked by an SDR", "nurture": "in nurture"}.get(row.get("status"), "")
-        return f"{status.capitalize()} for {_plural(days, 'day')}" if status else f"{_plural(days, 'day')} in status"
+        span = "less than a day" if days == 0 else _plural(days, "day")
+        return f"{status.capitalize()} for {span}" if status else f"{span} in status"
     if feature == "product_days_ago":
         return "Never used the product" if value is None else f"Last used the product{_ago(int(value))}"
     if feature == "lifecycle":
@@ -211,6 +212,8 @@ def reasons(scorer: Scorer, rows: pl.DataFrame, strongest: int = 3, weakest: int
         chosen = [names[j] for j in up + down]
         if "seniority" in chosen and phrase("seniority", row).endswith("target account"):
             chosen = [c for c in chosen if c != "is_target_account"]  # already said
+        if "days_in_status" in chosen:
+            chosen = [c for c in chosen if c != "status"]  # "Untouched for 2 days" says it
         parts = [f"{d[names.index(c)]:+.0f} {phrase(c, row)}" for c in chosen]
         out.append("; ".join(parts) if parts else "Close to an average lead")
     return out
