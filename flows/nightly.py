@@ -48,6 +48,8 @@ class Inputs:
     tables: dict[str, pl.DataFrame]
     activity: extract.Activity
     validation: validate.Report
+    profiles: pl.DataFrame
+    users: pl.DataFrame
 
 
 @task(name="extract", **WAREHOUSE_STEP)
@@ -78,11 +80,11 @@ def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
     tables = {t: cut(f, t, cutoff) for t, f in typed.items()}
     earliest = train.snapshot_days(run_date, dt.date(1900, 1, 1), settings)
     since = (min(earliest) if earliest else run_date) - dt.timedelta(days=features.LOOKBACK_DAYS + 7)
-    user_leads = features.match_users(tables["product_users"], features.profile(tables["crm_leads"],
-                                                                                tables["crm_accounts"]))
+    profiles = features.profile(tables["crm_leads"], tables["crm_accounts"])
+    user_leads = features.match_users(tables["product_users"], profiles)
     with engine.connect() as conn:
         activity = extract.read_activity(conn, run_date, since, settings.late_event_days, user_leads)
-    return Inputs(tables, activity, checks)
+    return Inputs(tables, activity, checks, profiles, user_leads)
 
 
 def cut(frame: pl.DataFrame, table: str, cutoff: dt.datetime) -> pl.DataFrame:
@@ -110,8 +112,7 @@ class FeatureSet:
 @task(name="features", **STEP)
 def build_features(settings: Settings, run_date: dt.date, inputs: Inputs) -> FeatureSet:
     t = inputs.tables
-    profiles = features.profile(t["crm_leads"], t["crm_accounts"])
-    users = features.match_users(t["product_users"], profiles)
+    profiles, users = inputs.profiles, inputs.users
     first = profiles["created_at"].min()
     first_day = first.date() if first else run_date
     days = train.snapshot_days(run_date, first_day, settings)
