@@ -53,7 +53,7 @@ class Inputs:
 
 
 @task(name="extract", **WAREHOUSE_STEP)
-def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
+def extract_night(settings: Settings, run_date: dt.date, runner: validate.Runner) -> Inputs:
     engine = warehouse.connect(settings.warehouse_url)
     with engine.connect() as conn:
         raw = extract.read_sources(conn)
@@ -62,7 +62,6 @@ def extract_night(settings: Settings, run_date: dt.date) -> Inputs:
     typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in raw.tables.items()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rules = validate.load_rules(settings.validation_path)
-    runner = validate.Runner(settings.docs_dir(run_date))
 
     def read(statement: str) -> pl.DataFrame:
         with engine.connect() as conn:
@@ -159,7 +158,7 @@ def train_model(settings: Settings, run_date: dt.date, feats: FeatureSet) -> Mod
 
 @task(name="score-and-route", **STEP)
 def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, choice: ModelChoice,
-                    activity: extract.Activity, run_id: str) -> publish.Night:
+                    activity: extract.Activity, run_id: str, runner: validate.Runner) -> publish.Night:
     rules = route.load_rules(settings.routing_path)
     teams = route.assign_teams(feats.profiles, rules)
     engine = warehouse.connect(settings.warehouse_url)
@@ -182,7 +181,6 @@ def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, ch
         teams.select("lead_id", "rule"), on="lead_id", how="left")
     todo = route.candidates(ready, history, run_date, settings.reroute_after_days)
     routed, pointers, overflow = route.route(todo, reps, history, pointers, run_date, settings.sla_hours, run_id)
-    runner = validate.Runner(settings.docs_dir(run_date))
     output = validate.validate_output(scores, feats.today.height, routed, validate.load_rules(settings.validation_path),
                                       runner)
     if output.errors:
@@ -242,13 +240,15 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
     run = {"run_id": current_run_id(), "run_date": day, "settings": settings.public(), "timings": {},
            "started_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
     with warehouse.run_lock(engine, settings.warehouse_url):
+        runner = validate.Runner(settings.docs_dir(day))
         try:
-            inputs = timed(run, "extract_validate", extract_night, settings, day)
+            inputs = timed(run, "extract_validate", extract_night, settings, day, runner)
             run["validation"] = inputs.validation.summary()
             feats = timed(run, "features", build_features, settings, day, inputs)
             choice = timed(run, "train", train_model, settings, day, feats)
             night = timed(run, "score_route", score_and_route, settings, day, feats, choice, inputs.activity,
-                          run["run_id"])
+                          run["run_id"], runner)
+            timed(run, "data_docs", runner.build_docs)
             night.quarantine = inputs.validation.quarantined()
             run["validation"] = inputs.validation.merge(night.output_checks).summary()
             night.run = run | {"message": f"challenger {choice.candidate.scorer.version} {choice.registry['status']}: "
@@ -258,6 +258,7 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
             run["message"] = str(exc)
             if isinstance(exc, ValidationFailed):
                 run["validation"] = exc.summary
+            runner.build_docs()
             publish.record_failure(engine, run)
             raise
     return report_night(settings, night, choice, inputs, counts)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ["extract_validate", "features", "train", "score_route", "publish", "publish:started",
-          "publish:before-commit"]
+# The steps of a night (each at its start), then three points inside publishing: rows staged,
+# the transaction begun, and just before its commit.
+POINTS = ["extract_validate", "features", "train", "score_route", "data_docs", "publish", "publish:staged",
+          "publish:started", "publish:before-commit"]
 
 
 def crash_point(name: str) -> None:

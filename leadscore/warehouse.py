@@ -229,6 +229,49 @@ def write_frame(conn: Connection, table: str, frame: pl.DataFrame) -> int:
     return frame.height
 
 
+class Staging:
+    """Frames bound for tables of one publishing transaction.
+
+    PostgreSQL: `stage` COPYs each frame into a temporary table on the publishing connection,
+    before the transaction starts; the transaction then only moves rows inside the server
+    (`insert ... select`): it is short, and a row the server refuses fails the night before
+    anything is deleted. SQLite (one writer; readers keep the previous night through WAL):
+    `insert` writes the frame inside the transaction.
+    """
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.postgres = dialect(conn) == "postgresql"
+        self.frames: dict[str, pl.DataFrame] = {}
+
+    def stage(self, key: str, like: str, frame: pl.DataFrame) -> None:
+        """Hold `frame` under `key`, typed like table `like`."""
+        self.frames[key] = frame
+        if self.postgres and not frame.is_empty():
+            self.conn.exec_driver_sql(f"drop table if exists stage_{key}")
+            self.conn.exec_driver_sql(f"create temporary table stage_{key} (like {like})")
+            write_frame(self.conn, f"stage_{key}", frame)
+
+    def insert(self, table: str, key: str) -> int:
+        """Append the frame staged under `key` to `table`; the number of rows."""
+        frame = self.frames[key]
+        if frame.is_empty():
+            return 0
+        if not self.postgres:
+            return write_frame(self.conn, table, frame)
+        columns = ", ".join(frame.columns)
+        self.conn.exec_driver_sql(f"insert into {table} ({columns}) select {columns} from stage_{key}")
+        return frame.height
+
+    def drop(self) -> None:
+        """Drop the staging tables (they would otherwise live as long as the pooled connection)."""
+        if self.postgres:
+            with self.conn.begin():
+                for key, frame in self.frames.items():
+                    if not frame.is_empty():
+                        self.conn.exec_driver_sql(f"drop table if exists stage_{key}")
+
+
 @contextlib.contextmanager
 def run_lock(engine: Engine, url: str) -> Iterator[None]:
     """Hold the one-night-at-a-time lock for this warehouse, or refuse at once.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,55 +63,80 @@ def same_scores(new: pl.DataFrame, old: pl.DataFrame) -> bool:
 
 
 def publish(engine: Engine, night: Night) -> dict[str, Any]:
-    """Write the night atomically; returns row counts and whether the scores changed."""
+    """Write the night atomically; returns row counts and whether the scores changed.
+
+    Runs under the run lock, so nothing else writes the output tables meanwhile: the stored
+    scores are compared and the rows staged before the one transaction that replaces the night.
+    """
+    start = time.perf_counter()
     day = night.run_date.isoformat()
-    with engine.begin() as conn:
-        warehouse.execute_ddl(conn, sql.OUTPUT_TABLES)
-        crash_point("publish:started")
-        old = stored_history(conn, night.run_date)
+    with engine.connect() as conn:
+        with conn.begin():
+            warehouse.execute_ddl(conn, sql.OUTPUT_TABLES)
+            old = stored_history(conn, night.run_date)
         scores = night.scores
         changed = not same_scores(scores, old)
         if not changed:
             scores = scores.drop("run_id").join(old.select("lead_id", "run_id"), on="lead_id").select(SCORE_COLUMNS)
-        latest = conn.exec_driver_sql("select max(score_date) from lead_scores").scalar()
-        # A backfill of an older date writes history, not the morning table.
-        if latest is None or str(latest)[:10] <= day:
-            conn.exec_driver_sql("delete from lead_scores")
-            warehouse.write_frame(conn, "lead_scores", scores)
-        execute(conn, "delete_lead_score_history", score_date=day)
-        warehouse.write_frame(conn, "lead_score_history", scores)
-        execute(conn, "delete_account_scores", score_date=day)
-        warehouse.write_frame(conn, "account_scores", night.accounts)
-        warehouse.write_frame(conn, "lead_routing", night.routing)
-        for team, rep in night.pointers.items():
-            execute(conn, "delete_routing_state", team=team)
-            execute(conn, "insert_routing_state", team=team, last_rep_id=rep, score_date=day)
-        if night.registry:
-            execute(conn, "delete_model_registry", model_version=night.registry["model_version"])
-            warehouse.write_frame(conn, "model_registry", pl.DataFrame([night.registry]))
-        execute(conn, "delete_lead_activity_daily", from_day=night.activity_from.isoformat(), to_day=day)
-        warehouse.write_frame(conn, "lead_activity_daily", night.activity)
-        quarantined = write_quarantine(conn, night)
-        execute(conn, "delete_activity_rollup_state")
-        execute(conn, "insert_activity_rollup_state", rolled_through=night.rolled_through.isoformat())
-        counts = {"lead_scores": scores.height, "account_scores": night.accounts.height,
-                  "lead_routing": night.routing.height, "overflow": night.overflow.height,
-                  "activity_rows": night.activity.height, "quarantined": quarantined}
-        record_run(conn, {**night.run, "status": "succeeded", "scores_changed": changed,
-                          "row_counts": counts, "model_version": night.model_version})
-        warehouse.ensure_views(conn)
-        crash_point("publish:before-commit")
+        staging = warehouse.Staging(conn)
+        try:
+            with conn.begin():
+                staging.stage("scores", "lead_score_history", scores)
+                staging.stage("accounts", "account_scores", night.accounts)
+                staging.stage("routing", "lead_routing", night.routing)
+                staging.stage("registry", "model_registry",
+                              pl.DataFrame([night.registry]) if night.registry else pl.DataFrame())
+                staging.stage("activity", "lead_activity_daily", night.activity)
+                staging.stage("quarantine", "quarantine_rows", quarantine_rows(night))
+            crash_point("publish:staged")
+            with conn.begin():
+                counts = replace_night(conn, night, staging, day)
+                timings = {**night.run.get("timings", {}), "publish": round(time.perf_counter() - start, 2)}
+                record_run(conn, {**night.run, "status": "succeeded", "scores_changed": changed,
+                                  "row_counts": counts, "model_version": night.model_version, "timings": timings})
+                warehouse.ensure_views(conn)
+                crash_point("publish:before-commit")
+        finally:
+            staging.drop()
     return {"scores_changed": changed, **counts}
 
 
-def write_quarantine(conn: Any, night: Night) -> int:
-    """Rows set aside by tonight's warnings; a rerun of the date replaces its own."""
-    execute(conn, "delete_quarantine_rows", run_date=night.run_date.isoformat())
+def replace_night(conn: Any, night: Night, staging: warehouse.Staging, day: str) -> dict[str, int]:
+    """Inside the publishing transaction: replace the run date's rows with the staged ones."""
+    crash_point("publish:started")
+    latest = conn.exec_driver_sql("select max(score_date) from lead_scores").scalar()
+    # A backfill of an older date writes history, not the morning table.
+    if latest is None or str(latest)[:10] <= day:
+        conn.exec_driver_sql("delete from lead_scores")
+        staging.insert("lead_scores", "scores")
+    execute(conn, "delete_lead_score_history", score_date=day)
+    scored = staging.insert("lead_score_history", "scores")
+    execute(conn, "delete_account_scores", score_date=day)
+    accounts = staging.insert("account_scores", "accounts")
+    routed = staging.insert("lead_routing", "routing")
+    for team, rep in night.pointers.items():
+        execute(conn, "delete_routing_state", team=team)
+        execute(conn, "insert_routing_state", team=team, last_rep_id=rep, score_date=day)
+    if night.registry:
+        execute(conn, "delete_model_registry", model_version=night.registry["model_version"])
+        staging.insert("model_registry", "registry")
+    execute(conn, "delete_lead_activity_daily", from_day=night.activity_from.isoformat(), to_day=day)
+    activity = staging.insert("lead_activity_daily", "activity")
+    # A rerun of the date replaces its own quarantined rows.
+    execute(conn, "delete_quarantine_rows", run_date=day)
+    quarantined = staging.insert("quarantine_rows", "quarantine")
+    execute(conn, "delete_activity_rollup_state")
+    execute(conn, "insert_activity_rollup_state", rolled_through=night.rolled_through.isoformat())
+    return {"lead_scores": scored, "account_scores": accounts, "lead_routing": routed,
+            "overflow": night.overflow.height, "activity_rows": activity, "quarantined": quarantined}
+
+
+def quarantine_rows(night: Night) -> pl.DataFrame:
+    """Rows set aside by tonight's warnings, as quarantine_rows rows."""
     if night.quarantine is None or night.quarantine.is_empty():
-        return 0
-    rows = night.quarantine.select(pl.lit(night.run_id).alias("run_id"), pl.lit(night.run_date).alias("run_date"),
+        return pl.DataFrame()
+    return night.quarantine.select(pl.lit(night.run_id).alias("run_id"), pl.lit(night.run_date).alias("run_date"),
                                    "source_table", "row_key", "rule", "row_data")
-    return warehouse.write_frame(conn, "quarantine_rows", rows)
 
 
 def execute(conn: Any, name: str, **params: Any) -> None:

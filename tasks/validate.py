@@ -13,7 +13,9 @@ and the rest of the CLI should not pay for it.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +98,13 @@ class Report:
 
 
 class Runner:
-    """A GX context for one night: suites run through checkpoints that also write Data Docs."""
+    """A GX context for one night: every suite of the night runs here, and the night's Data Docs
+    are built once, from all of them, when the night ends (`build_docs`).
+
+    Building the docs after each checkpoint re-rendered every earlier page each time: most of a
+    small night's validation time. A step that is retried adds its sources and suites again
+    under the same names, replacing the first attempt's.
+    """
 
     def __init__(self, docs_dir: str | None):
         import great_expectations as gx
@@ -107,22 +115,30 @@ class Runner:
         # GX draws a progress bar per metric; a nightly log does not want them.
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.docs_dir = docs_dir
-        self.actions = []
         if docs_dir:
             self.context.add_data_docs_site("night", {
                 "class_name": "SiteBuilder",
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
-            self.actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["night"])]
+
+    def data_source(self, kind: str, name: str, **options: Any) -> Any:
+        """A data source of this night (`kind`: pandas, sqlite, postgres), new or replacing one of that name."""
+        if name in self.context.data_sources.all():
+            self.context.data_sources.delete(name)
+        return getattr(self.context.data_sources, f"add_{kind}")(name, **options)
 
     def run(self, name: str, batch_definition: Any, expectations: list[Any], batch_parameters: dict | None,
             table: str, rules: Rules) -> Report:
         gx = self.gx
+        for store, key in ((self.context.checkpoints, f"{name}_checkpoint"),
+                           (self.context.validation_definitions, name), (self.context.suites, name)):
+            with contextlib.suppress(Exception):  # not there yet: the usual case
+                store.delete(key)
         suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(data=batch_definition, suite=suite, name=name))
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            name=f"{name}_checkpoint", validation_definitions=[definition], actions=self.actions,
+            name=f"{name}_checkpoint", validation_definitions=[definition], actions=[],
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
         result = checkpoint.run(batch_parameters=batch_parameters)
         report = Report()
@@ -130,6 +146,20 @@ class Runner:
             count, failures = _failures(table, validation, rules)
             report = report.merge(Report(count, failures))
         return report
+
+    def build_docs(self) -> str | None:
+        """Write the night's Data Docs (every suite run so far); their index page, or None.
+
+        Docs are a diagnosis aid: failing to write them is logged, never a reason to stop a night.
+        """
+        if not self.docs_dir:
+            return None
+        try:
+            self.context.build_data_docs(site_names=["night"])
+        except Exception as exc:  # a full disk or a read-only folder must not fail the night
+            logging.getLogger(__name__).warning("Data Docs not written to %s: %s", self.docs_dir, exc)
+            return None
+        return self.index
 
     @property
     def index(self) -> str | None:
@@ -229,7 +259,7 @@ def frame_expectations(table: str, columns: list[str], now: dt.datetime, rules: 
 def validate_frames(tables: dict[str, pl.DataFrame], now: dt.datetime, rules: Rules, runner: Runner) -> Report:
     """Run each CRM table's suite on its frame (converted to pandas here, and only here)."""
     start = time.perf_counter()
-    source = runner.context.data_sources.add_pandas("crm")
+    source = runner.data_source("pandas", "crm")
     report = Report(docs=runner.index)
     for table, frame in tables.items():
         checked = with_checks(table, frame, tables)
@@ -311,9 +341,9 @@ def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, 
         return report
 
     if url.startswith("sqlite"):
-        source = runner.context.data_sources.add_sqlite("warehouse", connection_string=url)
+        source = runner.data_source("sqlite", "warehouse", connection_string=url)
     else:
-        source = runner.context.data_sources.add_postgres("warehouse", connection_string=url)
+        source = runner.data_source("postgres", "warehouse", connection_string=url)
     end = run_date + dt.timedelta(days=1)
     # These bounds are dates the job computed, never user input: safe to inline, and GX query
     # assets take no bind parameters.
@@ -430,7 +460,7 @@ def validate_output(scores: pl.DataFrame, scorable: int, routing: pl.DataFrame, 
     import great_expectations.expectations as gxe
 
     start = time.perf_counter()
-    source = runner.context.data_sources.add_pandas("output")
+    source = runner.data_source("pandas", "output")
     checked = scores.with_columns(
         (pl.col("fit_score") + pl.col("engagement_score") - pl.col("score")).abs().round(6).alias("_parts_gap"))
     expectations = [

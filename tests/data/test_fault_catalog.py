@@ -98,6 +98,7 @@ def test_an_error_stops_the_night_and_keeps_what_was_published(baseline, fault, 
     assert main(["run", "--date", NIGHT.isoformat(), "--url", url]) == 1
     err = capsys.readouterr().err
     assert expected in err, err
+    assert "Traceback" not in err, "one readable line per failure, not a stack trace"
     after = snapshot(url)
     for table in PUBLISHED:
         assert after[table].equals(before[table]), f"{table} changed although the night failed"
