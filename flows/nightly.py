@@ -76,7 +76,7 @@ def extract_night(settings: Settings, run_date: dt.date, runner: validate.Runner
         raise ValidationFailed(checks.errors, checks.summary())
     typed = validate.drop_quarantined(typed, checks.quarantined())
     cutoff = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-    tables = {t: cut(f, t, cutoff) for t, f in typed.items()}
+    tables = {t: extract.as_of(f, t, cutoff) for t, f in typed.items()}
     earliest = train.snapshot_days(run_date, dt.date(1900, 1, 1), settings)
     since = (min(earliest) if earliest else run_date) - dt.timedelta(days=features.LOOKBACK_DAYS + 7)
     profiles = features.profile(tables["crm_leads"], tables["crm_accounts"])
@@ -84,20 +84,6 @@ def extract_night(settings: Settings, run_date: dt.date, runner: validate.Runner
     with engine.connect() as conn:
         activity = extract.read_activity(conn, run_date, since, settings.late_event_days, user_leads)
     return Inputs(tables, activity, checks, profiles, user_leads)
-
-
-def cut(frame: pl.DataFrame, table: str, cutoff: dt.datetime) -> pl.DataFrame:
-    """Point in time: rows timed before the cutoff, and opportunities as they stood then."""
-    time_col = {"crm_accounts": None, "crm_leads": "created_at", "crm_lead_status_changes": "changed_at",
-                "crm_opportunities": "created_at", "product_users": "signed_up_at"}.get(table)
-    if time_col:
-        frame = frame.filter(pl.col(time_col) < cutoff)
-    if table == "crm_opportunities":
-        closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") < cutoff)
-        frame = frame.with_columns(
-            pl.when(closed).then(pl.col("stage")).otherwise(pl.lit("open")).alias("stage"),
-            pl.when(closed).then(pl.col("closed_at")).otherwise(None).alias("closed_at"))
-    return frame
 
 
 @dataclass
@@ -159,28 +145,18 @@ def train_model(settings: Settings, run_date: dt.date, feats: FeatureSet) -> Mod
 @task(name="score-and-route", **STEP)
 def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, choice: ModelChoice,
                     activity: extract.Activity, run_id: str, runner: validate.Runner) -> publish.Night:
-    rules = route.load_rules(settings.routing_path)
+    rules = route.load_rules(settings.routing_path, settings.sla_hours)
     teams = route.assign_teams(feats.profiles, rules)
     engine = warehouse.connect(settings.warehouse_url)
     with engine.connect() as conn:
         previous = warehouse.read_optional(conn, "lead_score_history", sql.load("select_previous_scores"),
                                            {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
                                            {"lead_id": pl.String, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date})
-        history = warehouse.read_optional(conn, "lead_routing", sql.load("select_routing_history"), {}, {
-            "lead_id": pl.String, "account_id": pl.String, "rep_id": pl.String, "team": pl.String,
-            "score_date": pl.Date, "routed_at": pl.Datetime})
-        state = warehouse.read_optional(conn, "routing_state", sql.load("select_routing_state"), {},
-                                        {"team": pl.String, "last_rep_id": pl.String})
-        pointers = dict(state.iter_rows())
-        reps = warehouse.read_frame(conn, "select rep_id, team, daily_capacity, active from sdr_reps",
-                                    schema=SOURCE_COLUMNS["sdr_reps"])
+        history, reps, pointers = read_routing_state(conn)
     scores = score.score_night(choice.scorer, feats.today, feats.week_ago, previous, run_date,
                                teams.select("lead_id", "team"), run_id)
-    ready = scores.filter(pl.col("sdr_ready")).join(
-        feats.profiles.select("lead_id", "account_id", "owner_id"), on="lead_id", how="left").join(
-        teams.select("lead_id", "rule"), on="lead_id", how="left")
-    todo = route.candidates(ready, history, run_date, settings.reroute_after_days)
-    routed, pointers, overflow = route.route(todo, reps, history, pointers, run_date, settings.sla_hours, run_id)
+    routed, pointers, overflow = route.route_night(scores, feats.profiles, teams, history, reps, pointers, run_date,
+                                                   rules.sla, settings.reroute_after_days, run_id)
     output = validate.validate_output(scores, feats.today.height, routed, validate.load_rules(settings.validation_path),
                                       runner)
     if output.errors:
@@ -191,6 +167,18 @@ def score_and_route(settings: Settings, run_date: dt.date, feats: FeatureSet, ch
                          overflow=overflow, pointers=pointers, registry=choice.registry,
                          model_version=choice.scorer.version, activity=activity.fresh, output_checks=output,
                          activity_from=activity.fresh_from, rolled_through=activity.rolled_through)
+
+
+def read_routing_state(conn: Any) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str]]:
+    """What routing remembers between nights: earlier routings, the reps, the round-robin pointers."""
+    history = warehouse.read_optional(conn, "lead_routing", sql.load("select_routing_history"), {}, {
+        "lead_id": pl.String, "account_id": pl.String, "rep_id": pl.String, "team": pl.String,
+        "score_date": pl.Date, "routed_at": pl.Datetime})
+    state = warehouse.read_optional(conn, "routing_state", sql.load("select_routing_state"), {},
+                                    {"team": pl.String, "last_rep_id": pl.String})
+    reps = warehouse.read_frame(conn, "select rep_id, team, daily_capacity, active from sdr_reps",
+                                schema=SOURCE_COLUMNS["sdr_reps"])
+    return history, reps, dict(state.iter_rows())
 
 
 @task(name="publish", **WAREHOUSE_STEP)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 import sql
 from leadscore import warehouse
-from leadscore.contract import FRAME_TABLES
+from leadscore.contract import FRAME_TABLES, TIME_COLUMNS
 from leadscore.errors import LeadscoreError
 
 ACTIVITY_SCHEMA = {"lead_id": pl.String, "activity_date": pl.Date, "event": pl.String, "events": pl.Int64}
@@ -103,3 +103,17 @@ def read_activity(conn: Connection, run_date: dt.date, since: dt.date, late_days
         pl.col("activity_date") >= since)
     return Activity(daily=daily, fresh=fresh.select(ACTIVITY_COLUMNS), fresh_from=fresh_from,
                     rolled_through=max(d for d in (rolled, run_date) if d is not None))
+
+
+def as_of(frame: pl.DataFrame, table: str, cutoff: dt.datetime) -> pl.DataFrame:
+    """The table as the run date saw it: rows timed before the cutoff (the contract's time column),
+    and opportunities in the stage they had then (closed only if `closed_at` is before the cutoff)."""
+    time_col = TIME_COLUMNS.get(table)
+    if time_col and time_col in frame.columns:
+        frame = frame.filter(pl.col(time_col) < cutoff)
+    if table == "crm_opportunities":
+        closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") < cutoff)
+        frame = frame.with_columns(
+            pl.when(closed).then(pl.col("stage")).otherwise(pl.lit("open")).alias("stage"),
+            pl.when(closed).then(pl.col("closed_at")).otherwise(None).alias("closed_at"))
+    return frame

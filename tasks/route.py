@@ -5,14 +5,16 @@ got an earlier lead of the same account, else the next rep of the team in round-
 (pointer kept across nights), skipping inactive reps and reps at their daily capacity. A lead
 no rep can take waits in the team's overflow (shown in v_sdr_queue) and is tried again the next
 night. A lead is routed once per SDR-ready episode, and again only when it fell below the
-threshold, crossed it again, and its last routing is older than `reroute_after_days`.
+threshold, crossed it again, and its last routing is older than `reroute_after_days`. The
+follow-up deadline counts clock hours, or working hours of the team's calendar (`[sla]`).
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
@@ -21,6 +23,47 @@ from leadscore.settings import read_toml
 from tasks.features import COUNTRY_REGION
 
 RULE_KEYS = {"name", "team", "region", "country", "segment", "industry", "target_account"}
+SLA_KEYS = {"business_hours", "opens", "closes", "days", "timezone", "holidays", "team_timezones"}
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass(frozen=True)
+class Sla:
+    """When a routed lead's follow-up is due: `hours` after routing, of clock time or of working time.
+
+    With `business_hours`, only the time between `opens` and `closes` on working days that are not
+    holidays counts, in the team's time zone (else `timezone`). Times in and out are naive UTC.
+    """
+
+    hours: float = 48
+    business_hours: bool = False
+    opens: dt.time = dt.time(9)
+    closes: dt.time = dt.time(17)
+    days: frozenset[int] = frozenset(range(5))
+    timezone: str = "UTC"
+    holidays: frozenset[dt.date] = frozenset()
+    team_timezones: dict[str, str] = field(default_factory=dict)
+
+    def due(self, routed_at: dt.datetime, team: str) -> dt.datetime:
+        if not self.business_hours:
+            return routed_at + dt.timedelta(hours=self.hours)
+        zone = ZoneInfo(self.team_timezones.get(team, self.timezone))
+        now = routed_at.replace(tzinfo=dt.UTC).astimezone(zone)
+        remaining = dt.timedelta(hours=self.hours)
+        day = now.date()
+        # Working time is counted on the wall clock: clocks change at night, outside working hours.
+        for _ in range(366 * 5):
+            if day.weekday() in self.days and day not in self.holidays:
+                opens = dt.datetime.combine(day, self.opens, zone)
+                closes = dt.datetime.combine(day, self.closes, zone)
+                begin = max(now, opens)
+                if begin < closes:
+                    if remaining <= closes - begin:
+                        return (begin + remaining).astimezone(dt.UTC).replace(tzinfo=None)
+                    remaining -= closes - begin
+            day += dt.timedelta(days=1)
+            now = dt.datetime.combine(day, dt.time(), zone)
+        raise LeadscoreError("routing file [sla]: no working hours in five years (check days and holidays)")
 
 
 @dataclass(frozen=True)
@@ -28,10 +71,14 @@ class Rules:
     rules: list[dict[str, Any]]
     segments: dict[str, tuple[int, int]]
     regions: dict[str, str]
+    sla: Sla = Sla()
 
 
-def load_rules(path: Path) -> Rules:
-    """Read and check the routing file; a mistake names the file, the rule and the key."""
+def load_rules(path: Path, sla_hours: float = 48) -> Rules:
+    """Read and check the routing file; a mistake names the file, the rule and the key.
+
+    `sla_hours` (setting `sla_hours`): how long after routing a follow-up is due.
+    """
     data = read_toml(path, "routing")
     rules = data.get("rules") or []
     if not rules:
@@ -48,7 +95,41 @@ def load_rules(path: Path) -> Rules:
             if seg not in segments and seg != "unknown":
                 raise LeadscoreError(f"routing file {path}: {label}: segment {seg!r} is not in [segments]")
     regions = COUNTRY_REGION | {k.upper(): v for k, v in (data.get("regions") or {}).items()}
-    return Rules(rules=rules, segments=segments, regions=regions)
+    return Rules(rules=rules, segments=segments, regions=regions, sla=load_sla(path, data.get("sla") or {}, sla_hours))
+
+
+def load_sla(path: Path, table: dict[str, Any], hours: float) -> Sla:
+    """The `[sla]` table of the routing file; a mistake names the file and the key."""
+    where = f"routing file {path}: [sla]"
+    unknown = set(table) - SLA_KEYS
+    if unknown:
+        raise LeadscoreError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+    def clock(key: str, default: dt.time) -> dt.time:
+        try:
+            return dt.time.fromisoformat(str(table[key])) if key in table else default
+        except ValueError:
+            raise LeadscoreError(f"{where}: {key} = {table[key]!r} is not a time of day (HH:MM)") from None
+
+    opens, closes = clock("opens", dt.time(9)), clock("closes", dt.time(17))
+    if opens >= closes:
+        raise LeadscoreError(f"{where}: opens ({opens:%H:%M}) must be before closes ({closes:%H:%M})")
+    names = [str(d).lower()[:3] for d in table.get("days", WEEKDAYS[:5])]
+    if not names or any(n not in WEEKDAYS for n in names):
+        raise LeadscoreError(f"{where}: days must name weekdays (mon ... sun), got {table.get('days')!r}")
+    try:
+        holidays = frozenset(dt.date.fromisoformat(str(d)) for d in table.get("holidays", []))
+    except ValueError:
+        raise LeadscoreError(f"{where}: holidays must be dates (YYYY-MM-DD)") from None
+    zones = {str(k): str(v) for k, v in (table.get("team_timezones") or {}).items()}
+    for key, zone in [("timezone", str(table.get("timezone", "UTC"))), *zones.items()]:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise LeadscoreError(f"{where}: {key}: unknown time zone {zone!r}") from None
+    return Sla(hours=hours, business_hours=bool(table.get("business_hours", False)), opens=opens, closes=closes,
+               days=frozenset(WEEKDAYS.index(n) for n in names), timezone=str(table.get("timezone", "UTC")),
+               holidays=holidays, team_timezones=zones)
 
 
 def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl.Expr:
@@ -96,8 +177,24 @@ def candidates(ready: pl.DataFrame, history: pl.DataFrame, run_date: dt.date, re
     )
 
 
+def route_night(scores: pl.DataFrame, leads: pl.DataFrame, teams: pl.DataFrame, history: pl.DataFrame,
+                reps: pl.DataFrame, pointers: dict[str, str], run_date: dt.date, sla: Sla, reroute_after_days: int,
+                run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+    """Route tonight's SDR-ready leads that are due (see `candidates`), in priority order.
+
+    `scores`: tonight's scores (lead_id, sdr_ready, sdr_ready_since, priority, score);
+    `leads`: lead_id, account_id, owner_id; `teams`: lead_id, rule (from `assign_teams`);
+    `history`, `reps`, `pointers`: as stored in the warehouse before tonight.
+    """
+    ready = (scores.filter(pl.col("sdr_ready"))
+             .join(leads.select("lead_id", "account_id", "owner_id"), on="lead_id", how="left")
+             .join(teams.select("lead_id", "rule"), on="lead_id", how="left"))
+    todo = candidates(ready, history, run_date, reroute_after_days)
+    return route(todo, reps, history, pointers, run_date, sla, run_id)
+
+
 def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointers: dict[str, str],
-          run_date: dt.date, sla_hours: int, run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+          run_date: dt.date, sla: Sla, run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
     """Assign reps to `todo` (lead_id, account_id, owner_id, team, score, in priority order).
 
     `history`: earlier lead_routing rows (lead_id, account_id, rep_id, score_date, routed_at).
@@ -143,7 +240,7 @@ def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointer
             "lead_id": lead["lead_id"], "routed_at": routed_at, "score_date": run_date, "account_id": account,
             # An owner or earlier rep may sit in another team: the lead follows the rep.
             "team": team_of[rep], "rep_id": rep, "rule": rule, "score": float(lead["score"]),
-            "sla_due_at": routed_at + dt.timedelta(hours=sla_hours), "run_id": run_id,
+            "sla_due_at": sla.due(routed_at, team_of[rep]), "run_id": run_id,
         })
     schema = {"lead_id": pl.String, "routed_at": pl.Datetime("us"), "score_date": pl.Date, "account_id": pl.String,
               "team": pl.String, "rep_id": pl.String, "rule": pl.String, "score": pl.Float64,

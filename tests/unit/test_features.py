@@ -126,3 +126,20 @@ def test_no_leak_moving_a_row_after_the_snapshot_leaves_the_snapshot_alone(moved
         return features.build(p, ch, opps, activity_frame(act), users, [day])
 
     assert build(base_act, base_changes).equals(build(extra_act, extra_changes))
+
+
+def test_a_night_sees_only_rows_timed_before_its_end():
+    from tasks.extract import as_of
+
+    cutoff = dt.datetime(2026, 7, 1)
+    accounts = pl.DataFrame({"account_id": ["old", "new"], "created_at": [dt.datetime(2026, 1, 1), cutoff]})
+    # An account created after the run date did not exist that night (a backfill must not see it).
+    assert as_of(accounts, "crm_accounts", cutoff)["account_id"].to_list() == ["old"]
+    opps = pl.DataFrame({"opportunity_id": ["won-later", "won"], "stage": ["closed_won", "closed_won"],
+                         "created_at": [dt.datetime(2026, 6, 1)] * 2,
+                         "closed_at": [dt.datetime(2026, 7, 2), dt.datetime(2026, 6, 20)]})
+    seen = as_of(opps, "crm_opportunities", cutoff)
+    # Won after the run date: still open that night.
+    assert seen["stage"].to_list() == ["open", "closed_won"] and seen["closed_at"][0] is None
+    reps = pl.DataFrame({"rep_id": ["R1"], "team": ["EMEA"]})
+    assert as_of(reps, "sdr_reps", cutoff).equals(reps)  # no time column: current state
