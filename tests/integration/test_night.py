@@ -59,7 +59,7 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     index = Path(summary["data_docs"])
     assert index.parent.name == DEMO_END.isoformat()
     pages = index.read_text()
-    assert all(f"validations/{suite}" in pages for suite in ("crm_leads", "product_events_window", "lead_scores_output"))
+    assert all(f"validations/{suite}" in pages for suite in ("crm_leads", "product_events_night", "lead_scores_output"))
 
     history = query(url, "select * from lead_score_history order by lead_id, score_date")
     assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 0
