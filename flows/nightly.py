@@ -196,7 +196,9 @@ def report_night(settings: Settings, night: publish.Night, choice: ModelChoice, 
                                        "engagement_score": pl.Float64})
     fb = report.feedback(routed, routed, inputs.tables["crm_lead_status_changes"], inputs.tables["crm_opportunities"],
                          night.run_date, settings.horizon_days)
-    return report.publish_artifacts(night, choice.candidate, choice.registry, inputs.validation, counts, fb)
+    # The whole night's validation, inputs and output, as pipeline_runs records it.
+    checks = inputs.validation.merge(night.output_checks)
+    return report.publish_artifacts(night, choice.candidate, choice.registry, checks, counts, fb)
 
 
 def resolve_date(value: str | dt.date | None) -> dt.date:

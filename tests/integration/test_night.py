@@ -28,6 +28,18 @@ def query(url: str, statement: str) -> pl.DataFrame:
         return warehouse.read_frame(conn, statement)
 
 
+def night_artifact(run_id: str) -> str:
+    """The markdown summary the night left on its Prefect flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leadscore-night"])),
+                                          flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    assert len(artifacts) == 1
+    return str(artifacts[0].data)
+
+
 def count(url: str, table: str) -> int:
     return int(query(url, f"select count(*) as n from {table}")["n"][0])
 
@@ -52,9 +64,12 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     assert routed["lead_id"].is_unique().all()
 
     # A clean night passes validation, and says what it checked.
-    run = query(url, f"select validation from pipeline_runs where run_date = '{DEMO_END}'")
+    run = query(url, f"select run_id, validation from pipeline_runs where run_date = '{DEMO_END}'")
     summary = json.loads(run["validation"][0])
     assert summary["errors"] == 0 and summary["expectations"] > 50 and summary["quarantined_rows"] == 0
+    artifact = night_artifact(run["run_id"][0])
+    assert f"validation: {summary['expectations']} expectations, 0 errors, 0 warnings, 0 rows quarantined" in artifact
+    assert summary["data_docs"] in artifact
     # One Data Docs site per night, with the input suites and the output suite in it.
     index = Path(summary["data_docs"])
     assert index.parent.name == DEMO_END.isoformat()
