@@ -118,7 +118,7 @@ def main() -> None:
                 return warehouse.read_frame(conn, statement)
 
         t = time.perf_counter()
-        in_db = validate.validate_events(engine.url.render_as_string(hide_password=False), columns, END, now, rules,
+        in_db = validate.validate_events(columns, END, now, rules,
                                          validate.Runner(None), 1, read, enforced)
         event_seconds = time.perf_counter() - t
 

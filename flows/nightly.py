@@ -69,9 +69,8 @@ def extract_night(settings: Settings, run_date: dt.date, runner: validate.Runner
 
     checks = validate.check_types(typed, raw.tables)
     checks = checks.merge(validate.validate_frames(typed, now, rules, runner))
-    checks = checks.merge(validate.validate_events(engine.url.render_as_string(hide_password=False), columns,
-                                                   run_date, now, rules, runner, settings.late_event_days, read,
-                                                   enforced))
+    checks = checks.merge(validate.validate_events(columns, run_date, now, rules, runner, settings.late_event_days,
+                                                   read, enforced))
     if checks.errors:
         raise ValidationFailed(checks.errors, checks.summary())
     typed = validate.drop_quarantined(typed, checks.quarantined())
@@ -188,7 +187,7 @@ def publish_night(settings: Settings, night: publish.Night) -> dict[str, Any]:
 
 @task(name="report", **STEP)
 def report_night(settings: Settings, night: publish.Night, choice: ModelChoice, inputs: Inputs,
-                 counts: dict[str, Any]) -> dict[str, Any]:
+                 checks: validate.Report, counts: dict[str, Any]) -> dict[str, Any]:
     with warehouse.connect(settings.warehouse_url).connect() as conn:
         routed = warehouse.read_frame(conn, sql.load("select_routed_at_routing"),
                                       {"run_date": night.run_date.isoformat()},
@@ -196,8 +195,6 @@ def report_night(settings: Settings, night: publish.Night, choice: ModelChoice, 
                                        "engagement_score": pl.Float64})
     fb = report.feedback(routed, routed, inputs.tables["crm_lead_status_changes"], inputs.tables["crm_opportunities"],
                          night.run_date, settings.horizon_days)
-    # The whole night's validation, inputs and output, as pipeline_runs records it.
-    checks = inputs.validation.merge(night.output_checks)
     return report.publish_artifacts(night, choice.candidate, choice.registry, checks, counts, fb)
 
 
@@ -240,7 +237,9 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
                           run["run_id"], runner)
             timed(run, "data_docs", runner.build_docs)
             night.quarantine = inputs.validation.quarantined()
-            run["validation"] = inputs.validation.merge(night.output_checks).summary()
+            # The whole night's validation, inputs and output: in pipeline_runs and in the artifact.
+            checks = inputs.validation.merge(night.output_checks)
+            run["validation"] = checks.summary()
             night.run = run | {"message": f"challenger {choice.candidate.scorer.version} {choice.registry['status']}: "
                                              f"{choice.registry['status_reason']}; scored with {choice.scorer.version}"}
             counts = timed(run, "publish", publish_night, settings, night)
@@ -251,7 +250,7 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
             runner.build_docs()
             publish.record_failure(engine, run)
             raise
-    return report_night(settings, night, choice, inputs, counts)
+    return report_night(settings, night, choice, inputs, checks, counts)
 
 
 def timed(run: dict[str, Any], name: str, step: Any, *args: Any) -> Any:

@@ -121,14 +121,15 @@ def load_sla(path: Path, table: dict[str, Any], hours: float) -> Sla:
         holidays = frozenset(dt.date.fromisoformat(str(d)) for d in table.get("holidays", []))
     except ValueError:
         raise LeadscoreError(f"{where}: holidays must be dates (YYYY-MM-DD)") from None
+    timezone = str(table.get("timezone", "UTC"))
     zones = {str(k): str(v) for k, v in (table.get("team_timezones") or {}).items()}
-    for key, zone in [("timezone", str(table.get("timezone", "UTC"))), *zones.items()]:
+    for key, zone in [("timezone", timezone), *zones.items()]:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise LeadscoreError(f"{where}: {key}: unknown time zone {zone!r}") from None
     return Sla(hours=hours, business_hours=bool(table.get("business_hours", False)), opens=opens, closes=closes,
-               days=frozenset(WEEKDAYS.index(n) for n in names), timezone=str(table.get("timezone", "UTC")),
+               days=frozenset(WEEKDAYS.index(n) for n in names), timezone=timezone,
                holidays=holidays, team_timezones=zones)
 
 

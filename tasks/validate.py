@@ -5,8 +5,8 @@ in `quarantine_rows` and the night goes on without them (rules and thresholds:
 `leadscore/validation.toml`).
 
 The CRM tables arrive as polars frames and are handed to GX as pandas (GX cannot read polars:
-this is the one place the job converts). The event tables are too large to pull: GX checks
-them in the warehouse through SQL query assets, over the night's window only.
+this is the one place the job converts). The event tables are too large to pull: the warehouse
+aggregates the night's window into one row of counts per table, and GX checks that row.
 
 `great_expectations` is imported inside the functions that run it: the import costs seconds,
 and the rest of the CLI should not pay for it.
@@ -28,6 +28,8 @@ from leadscore.errors import Failure, LeadscoreError
 from leadscore.settings import read_toml
 from tasks.features import EMAIL_RE, KNOWN_EVENTS, email_key
 
+# The product's known event names as an SQL list (they are constants of the job, not input).
+KNOWN_SQL = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
 QUARANTINE_SCHEMA = {"source_table": pl.String, "row_key": pl.String, "rule": pl.String, "row_data": pl.String}
 
 
@@ -315,7 +317,7 @@ def check_types(tables: dict[str, pl.DataFrame], raw: dict[str, pl.DataFrame]) -
 
 # ---- the event tables, in the warehouse
 
-def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, now: dt.datetime,
+def validate_events(columns: dict[str, list[str]], run_date: dt.date, now: dt.datetime,
                     rules: Rules, runner: Runner, window_days: int, read: Any,
                     enforced_keys: set[str] = frozenset()) -> Report:
     """Check the event tables where they are: columns, keys, times, references, freshness, volume.
@@ -327,7 +329,7 @@ def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, 
     `read(statement)` runs a query on the warehouse and returns a polars frame. `enforced_keys`:
     tables whose event_id the warehouse itself keeps unique (a primary key or a unique
     constraint): counting distinct ids there would re-check the database's own guarantee, and it
-    is the costliest part of the scan. `url` names the warehouse in the Data Docs.
+    is the costliest part of the scan.
     """
     import great_expectations.expectations as gxe
 
@@ -352,7 +354,6 @@ def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, 
     fresh_after = dt.datetime.combine(end, dt.time()) - dt.timedelta(hours=float(rules.thresholds["freshness_hours"]))
     oldest = str(rules.thresholds["oldest"])
     drop = float(rules.thresholds["volume_drop_max"])
-    known = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
     for table, name_column in EVENT_TABLES.items():
         owner = "user_id" if table == "product_events" else "lead_id"
         parent = "product_users" if table == "product_events" else "crm_leads"
@@ -363,7 +364,7 @@ def validate_events(url: str, columns: dict[str, list[str]], run_date: dt.date, 
                   f"sum(case when e.occurred_at >= '{day}' then 1 else 0 end) as today, "
                   f"count(*) - count(e.event_id) as no_key, {duplicates} as duplicate_keys, "
                   f"count(*) - count(e.{owner}) as no_owner, "
-                  f"sum(case when e.{name_column} not in ({known}) then 1 else 0 end) as unknown_names, "
+                  f"sum(case when e.{name_column} not in ({KNOWN_SQL}) then 1 else 0 end) as unknown_names, "
                   f"case when count(*) = 0 then 1.0 else "
                   f"sum(case when p.{owner} is not null then 1 else 0 end) * 1.0 / count(*) end as owner_found_share "
                   f"from {table} e left join (select distinct {owner} from {parent}) p on p.{owner} = e.{owner} "
@@ -429,9 +430,8 @@ def _event_quarantine(table: str, name_column: str, lo: str, hi: str, report: Re
         out.append(quarantine_frame(read(f"select * from {table} where occurred_at is null"), table,
                                     "time not null (events)"))
     if "unknown event name" in failed:
-        known = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
         rows = read(f"select * from {table} where occurred_at >= '{lo}' and occurred_at < '{hi}' "
-                    f"and {name_column} not in ({known})")
+                    f"and {name_column} not in ({KNOWN_SQL})")
         out.append(quarantine_frame(rows.with_columns(pl.col("occurred_at").cast(pl.String)), table,
                                     "unknown event name"))
     return out
@@ -440,11 +440,10 @@ def _event_quarantine(table: str, name_column: str, lo: str, hi: str, report: Re
 def _event_examples(table: str, name_column: str, lo: str, hi: str, report: Report, read: Any) -> None:
     """A few offending values for the failures that name them (only run when a check failed)."""
     window = f"occurred_at >= '{lo}' and occurred_at < '{hi}'"
-    known = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
     queries = {
         "key unique": f"select event_id as v from {table} where {window} group by event_id having count(*) > 1 limit 3",
         "unknown event name": f"select distinct {name_column} as v from {table} where {window} "
-                              f"and {name_column} not in ({known}) limit 3",
+                              f"and {name_column} not in ({KNOWN_SQL}) limit 3",
     }
     for failure in report.failures:
         if failure.table == table and failure.rule in queries and not failure.examples:
