@@ -1,3 +1,36 @@
 """leadscore: nightly lead rescoring for B2B software companies."""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+# The one place the version is written; pyproject.toml reads it from here.
+__version__ = "0.2.0"
+
+
+@functools.cache
+def code_version() -> str:
+    """What code is running: the package version, plus the git commit when it runs from a
+    checkout of this repository (`0.2.0+g1a2b3c4d5e6f`, `.dirty` with uncommitted changes)."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        # An installed copy may sit inside someone else's repository: only ours counts.
+        if not top or Path(top).resolve() / "leadscore" != here:
+            return __version__
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):  # no git on the machine
+        return __version__
+    if not commit:
+        return __version__
+    return f"{__version__}+g{commit}" + (".dirty" if dirty else "")

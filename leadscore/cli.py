@@ -1,5 +1,6 @@
 """The `leadscore` command. A user's mistake gets one clear line and exit code 2; a failed
 night (validation, a crash) exits 1 after saying why."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,26 +35,43 @@ def _positive(value: str) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="leadscore", description=__doc__.split(".")[0])
     url = argparse.ArgumentParser(add_help=False)
-    url.add_argument("--url", help="warehouse URL (default: $LEADSCORE_WAREHOUSE_URL, else sqlite:///leadscore.db)")
+    url.add_argument(
+        "--url",
+        help="warehouse URL (default: $LEADSCORE_WAREHOUSE_URL, else sqlite:///leadscore.db)",
+    )
     sub = root.add_subparsers(dest="command", required=True)
     sub.add_parser("init-db", parents=[url], help="create the output tables and views (idempotent)")
-    demo_data = sub.add_parser("demo-data", parents=[url], help="write realistic demo source tables")
+    demo_data = sub.add_parser(
+        "demo-data", parents=[url], help="write realistic demo source tables"
+    )
     demo_data.add_argument("--leads", type=_positive, default=20_000)
     demo_data.add_argument("--days", type=_positive, default=270)
     demo_data.add_argument("--seed", type=int, default=7)
-    demo_data.add_argument("--end-date", type=_date, default=None, help="last day of data (default: yesterday UTC)")
-    demo_data.add_argument("--replace", action="store_true", help="overwrite source tables that hold data")
-    sub.add_parser("demo", parents=[url], help="load demo data if the warehouse has none, run the latest "
-                                               "night, print the morning queue")
+    demo_data.add_argument(
+        "--end-date", type=_date, default=None, help="last day of data (default: yesterday UTC)"
+    )
+    demo_data.add_argument(
+        "--replace", action="store_true", help="overwrite source tables that hold data"
+    )
+    sub.add_parser(
+        "demo",
+        parents=[url],
+        help="load demo data if the warehouse has none, run the latest "
+        "night, print the morning queue",
+    )
     run = sub.add_parser("run", parents=[url], help="run one night")
     run.add_argument("--date", type=_date, default=None, help="run date (default: yesterday UTC)")
-    backfill = sub.add_parser("backfill", parents=[url], help="run each date from --start to --end, in order")
+    backfill = sub.add_parser(
+        "backfill", parents=[url], help="run each date from --start to --end, in order"
+    )
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
     queue = sub.add_parser("queue", parents=[url], help="print the SDR queue (v_sdr_queue)")
     queue.add_argument("--team")
     queue.add_argument("--limit", type=_positive, default=20)
-    explain = sub.add_parser("explain", parents=[url], help="a lead's score, its parts, reasons and last 30 nights")
+    explain = sub.add_parser(
+        "explain", parents=[url], help="a lead's score, its parts, reasons and last 30 nights"
+    )
     explain.add_argument("lead_id")
     return root
 
@@ -70,7 +88,12 @@ class _UserErrorsWithoutTraceback(logging.Filter):
 
 
 def _quiet_user_errors() -> None:
-    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
+    for name in (
+        "prefect.flow_runs",
+        "prefect.task_runs",
+        "prefect.flow_engine",
+        "prefect.task_engine",
+    ):
         logging.getLogger(name).addFilter(_UserErrorsWithoutTraceback())
 
 
@@ -83,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(warehouse_url=args.url)
         return COMMANDS[args.command](args, settings)
     except ValidationFailed as exc:
-        print(f"leadscore: night refused, nothing was published ({len(exc.failures)} validation errors):",
-              file=sys.stderr)
+        print(
+            "leadscore: night refused, nothing was published "
+            f"({len(exc.failures)} validation errors):",
+            file=sys.stderr,
+        )
         for failure in exc.failures:
             print(f"  {failure.line()}", file=sys.stderr)
         return 1
@@ -92,14 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"leadscore: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("leadscore: interrupted; nothing half-written (each night commits once)", file=sys.stderr)
+        print(
+            "leadscore: interrupted; nothing half-written (each night commits once)",
+            file=sys.stderr,
+        )
         return 130
 
 
 def cmd_init_db(args: argparse.Namespace, settings) -> int:
     from leadscore import warehouse
 
-    warehouse.init_db(warehouse.connect(settings.warehouse_url))
+    warehouse.connect(settings.warehouse_url).init_db()
     print(f"output tables and views ready in {settings.public()['warehouse_url']}")
     return 0
 
@@ -110,18 +139,23 @@ def cmd_demo_data(args: argparse.Namespace, settings) -> int:
 
     end = args.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     spec = DemoSpec(leads=args.leads, days=args.days, seed=args.seed, end_date=end)
-    engine = warehouse.connect(settings.warehouse_url)
+    wh = warehouse.connect(settings.warehouse_url)
     start = time.perf_counter()
-    counts = load_demo(engine, spec, replace=args.replace, progress=lambda m: print(f"  writing {m}", flush=True))
-    warehouse.init_db(engine)
-    print(f"demo data for {spec.days} days ending {end} (seed {spec.seed}) in {time.perf_counter() - start:.1f}s:")
+    counts = load_demo(
+        wh, spec, replace=args.replace, progress=lambda m: print(f"  writing {m}", flush=True)
+    )
+    wh.init_db()
+    print(
+        f"demo data for {spec.days} days ending {end} (seed {spec.seed}) in "
+        f"{time.perf_counter() - start:.1f}s:"
+    )
     for table, n in counts.items():
         print(f"  {table:<26}{n:>12,}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, settings) -> int:
-    from flows.nightly import nightly_rescore
+    from leadscore.flows.nightly import nightly_rescore
 
     result = nightly_rescore(args.date.isoformat() if args.date else None, settings.warehouse_url)
     _print_result(result)
@@ -129,7 +163,7 @@ def cmd_run(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace, settings) -> int:
-    from flows.nightly import backfill
+    from leadscore.flows.nightly import backfill
 
     if args.end < args.start:
         raise LeadscoreError(f"backfill: --end {args.end} is before --start {args.start}")
@@ -153,37 +187,51 @@ def cmd_explain(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings) -> int:
-    import sqlalchemy as sa
+    import polars as pl
 
     from leadscore import warehouse
 
-    engine = warehouse.connect(settings.warehouse_url)
-    with engine.connect() as conn:
-        has_data = warehouse.has_table(conn, "crm_leads") and conn.execute(
-            sa.text("select count(*) from crm_leads")).scalar()
-        latest = None
-        if has_data and warehouse.has_table(conn, "product_events"):
-            latest = conn.execute(sa.text("select max(occurred_at) from product_events")).scalar()
+    wh = warehouse.connect(settings.warehouse_url)
+    has_data = wh.has_table("crm_leads") and wh.scalar("select_lead_count")
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     if not has_data:
         print("no leads in the warehouse: loading demo data (20,000 leads, 270 days)")
-        cmd_demo_data(argparse.Namespace(leads=20_000, days=270, seed=7, end_date=None, replace=False), settings)
-        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        cmd_demo_data(
+            argparse.Namespace(leads=20_000, days=270, seed=7, end_date=None, replace=False),
+            settings,
+        )
+        day = yesterday
     else:
-        day = dt.date.fromisoformat(str(latest)[:10]) if latest else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        # The day of the newest product event: the last night the data can fill.
+        newest = wh.read_if_exists(
+            "product_events", "select_newest_product_event", schema={"newest": pl.Date}
+        )
+        day = (newest["newest"][0] if newest.height else None) or yesterday
     print(f"running the night of {day}")
     cmd_run(argparse.Namespace(date=day), settings)
     return cmd_queue(argparse.Namespace(team=None, limit=15), settings)
 
 
 def _print_result(result: dict) -> None:
-    print(f"night {result['run_date']}: scored {result['scored']:,} leads, {result['sdr_ready']:,} SDR-ready, "
-          f"routed {result['routed']:,} (overflow {result['overflow']:,}); model {result['model_version']}; "
-          f"challenger {result['challenger']} {result['challenger_status']}; "
-          f"holdout AUC {result['roc_auc_holdout']:.3f}")
+    print(
+        f"night {result['run_date']}: scored {result['scored']:,} leads, "
+        f"{result['sdr_ready']:,} SDR-ready, "
+        f"routed {result['routed']:,} (overflow {result['overflow']:,}); model "
+        f"{result['model_version']}; "
+        f"challenger {result['challenger']} {result['challenger_status']}; "
+        f"holdout AUC {result['roc_auc_holdout']:.3f}"
+    )
 
 
-COMMANDS = {"init-db": cmd_init_db, "demo-data": cmd_demo_data, "run": cmd_run, "backfill": cmd_backfill,
-            "queue": cmd_queue, "demo": cmd_demo, "explain": cmd_explain}
+COMMANDS = {
+    "init-db": cmd_init_db,
+    "demo-data": cmd_demo_data,
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "queue": cmd_queue,
+    "demo": cmd_demo,
+    "explain": cmd_explain,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,6 +4,7 @@
 out-of-memory kill or a lost worker would: no exception handler, no cleanup. Unset (always, in
 production), a crash point costs one dictionary lookup.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,21 @@ import signal
 
 # The steps of a night (each at its start), then three points inside publishing: rows staged,
 # the transaction begun, and just before its commit.
-POINTS = ["extract_validate", "features", "train", "score_route", "data_docs", "publish", "publish:staged",
-          "publish:started", "publish:before-commit"]
+POINTS = [
+    "extract",
+    "validate",
+    "activity",
+    "features",
+    "train",
+    "score",
+    "route",
+    "validate_output",
+    "data_docs",
+    "publish",
+    "publish:staged",
+    "publish:started",
+    "publish:before-commit",
+]
 
 
 def crash_point(name: str) -> None:

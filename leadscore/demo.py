@@ -8,6 +8,7 @@ probability goes to `demo_truth`, which the job never reads.
 
 Same seed, same data: every random draw comes from one seeded generator, in a fixed order.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,16 +18,41 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from leadscore.contract import LEAD_SOURCES
+from leadscore.warehouse import Warehouse
+
 DAY_US = 86_400_000_000
 
-INDUSTRIES = ["software", "financial_services", "healthcare", "real_estate", "legal",
-              "manufacturing", "education", "retail", "insurance", "nonprofit"]
+INDUSTRIES = [
+    "software",
+    "financial_services",
+    "healthcare",
+    "real_estate",
+    "legal",
+    "manufacturing",
+    "education",
+    "retail",
+    "insurance",
+    "nonprofit",
+]
 # (country, weight, region, region effect on the close logit)
 COUNTRIES = [
-    ("US", 34, "NA", 0.30), ("CA", 5, "NA", 0.30), ("GB", 9, "EMEA", 0.15), ("DE", 7, "EMEA", 0.15),
-    ("FR", 5, "EMEA", 0.15), ("NL", 3, "EMEA", 0.15), ("ES", 3, "EMEA", 0.15), ("SA", 3, "EMEA", 0.0),
-    ("AE", 3, "EMEA", 0.0), ("IN", 6, "APAC", -0.25), ("CN", 4, "APAC", -0.25), ("JP", 3, "APAC", -0.25),
-    ("AU", 5, "APAC", -0.25), ("SG", 2, "APAC", -0.25), ("BR", 5, "LATAM", -0.45), ("MX", 3, "LATAM", -0.45),
+    ("US", 34, "NA", 0.30),
+    ("CA", 5, "NA", 0.30),
+    ("GB", 9, "EMEA", 0.15),
+    ("DE", 7, "EMEA", 0.15),
+    ("FR", 5, "EMEA", 0.15),
+    ("NL", 3, "EMEA", 0.15),
+    ("ES", 3, "EMEA", 0.15),
+    ("SA", 3, "EMEA", 0.0),
+    ("AE", 3, "EMEA", 0.0),
+    ("IN", 6, "APAC", -0.25),
+    ("CN", 4, "APAC", -0.25),
+    ("JP", 3, "APAC", -0.25),
+    ("AU", 5, "APAC", -0.25),
+    ("SG", 2, "APAC", -0.25),
+    ("BR", 5, "LATAM", -0.45),
+    ("MX", 3, "LATAM", -0.45),
 ]
 US_STATES = ["CA", "NY", "TX", "WA", "MA", "IL", "FL", "CO", "GA", "NC"]
 CA_PROVINCES = ["ON", "BC", "QC", "AB"]
@@ -35,29 +61,119 @@ SENIORITY_WEIGHTS = [0.05, 0.40, 0.25, 0.15, 0.08, 0.07]
 SENIORITY_EFFECT = np.array([-1.6, -0.45, 0.15, 0.55, 0.85, 0.95])
 TITLES = {
     "intern": ["Marketing Intern", "Sales Intern", "intern", "Summer Analyst"],
-    "individual": ["Account Executive", "Software Engineer", "Sales Operations Specialist", "Paralegal",
-                   "HR Generalist", "Office Administrator", "Analyst"],
+    "individual": [
+        "Account Executive",
+        "Software Engineer",
+        "Sales Operations Specialist",
+        "Paralegal",
+        "HR Generalist",
+        "Office Administrator",
+        "Analyst",
+    ],
     "manager": ["Sales Manager", "HR Manager", "Office Manager", "Operations Manager", "Team Lead"],
-    "director": ["Director of Sales", "Director, Operations", "Head of People", "Sr. Director Finance"],
+    "director": [
+        "Director of Sales",
+        "Director, Operations",
+        "Head of People",
+        "Sr. Director Finance",
+    ],
     "vp": ["VP Sales", "Vice President of Operations", "SVP Revenue", "VP, Legal"],
     "c_level": ["CEO", "Chief Operating Officer", "CFO", "Founder & CEO", "COO", "General Counsel"],
 }
-TITLES_AR = {"intern": "متدرب", "individual": "محاسب", "manager": "مدير المبيعات",
-             "director": "مدير العمليات", "vp": "نائب الرئيس للمبيعات", "c_level": "الرئيس التنفيذي"}
-TITLES_ZH = {"intern": "实习生", "individual": "销售代表", "manager": "销售经理",
-             "director": "销售总监", "vp": "副总裁", "c_level": "首席执行官"}
-PERSONAL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "qq.com", "163.com"]
-LEAD_SOURCES = ["organic_search", "paid_search", "paid_social", "referral", "webinar", "content",
-                "outbound", "event", "partner", "other"]
+TITLES_AR = {
+    "intern": "متدرب",
+    "individual": "محاسب",
+    "manager": "مدير المبيعات",
+    "director": "مدير العمليات",
+    "vp": "نائب الرئيس للمبيعات",
+    "c_level": "الرئيس التنفيذي",
+}
+TITLES_ZH = {
+    "intern": "实习生",
+    "individual": "销售代表",
+    "manager": "销售经理",
+    "director": "销售总监",
+    "vp": "副总裁",
+    "c_level": "首席执行官",
+}
+PERSONAL_DOMAINS = [
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "qq.com",
+    "163.com",
+]
 LEAD_SOURCE_WEIGHTS = [0.24, 0.16, 0.12, 0.07, 0.07, 0.10, 0.10, 0.05, 0.04, 0.05]
 LEAD_SOURCE_EFFECT = np.array([0.0, 0.0, -0.3, 0.4, 0.1, -0.1, 0.2, 0.2, 0.2, -0.2])
 TEAMS = [("NA-SMB", 0.30), ("NA-ENT", 0.15), ("EMEA", 0.25), ("APAC", 0.18), ("LATAM", 0.12)]
-FIRST = ["james", "mary", "wei", "fatima", "olivia", "liam", "noah", "emma", "ahmed", "sofia",
-         "lucas", "mia", "arjun", "yuki", "chloe", "omar", "hana", "diego", "anna", "li"]
-LAST = ["smith", "garcia", "chen", "khan", "muller", "rossi", "tanaka", "silva", "brown", "martin",
-        "nguyen", "kowalski", "haddad", "wang", "johnson", "lopez", "patel", "kim", "dubois", "ali"]
-SYLLABLES = ["ac", "me", "lo", "gi", "ca", "tra", "nex", "vo", "zen", "ora", "pix", "lum", "ter",
-             "qua", "sol", "bri", "dyn", "ex", "fin", "hub"]
+FIRST = [
+    "james",
+    "mary",
+    "wei",
+    "fatima",
+    "olivia",
+    "liam",
+    "noah",
+    "emma",
+    "ahmed",
+    "sofia",
+    "lucas",
+    "mia",
+    "arjun",
+    "yuki",
+    "chloe",
+    "omar",
+    "hana",
+    "diego",
+    "anna",
+    "li",
+]
+LAST = [
+    "smith",
+    "garcia",
+    "chen",
+    "khan",
+    "muller",
+    "rossi",
+    "tanaka",
+    "silva",
+    "brown",
+    "martin",
+    "nguyen",
+    "kowalski",
+    "haddad",
+    "wang",
+    "johnson",
+    "lopez",
+    "patel",
+    "kim",
+    "dubois",
+    "ali",
+]
+SYLLABLES = [
+    "ac",
+    "me",
+    "lo",
+    "gi",
+    "ca",
+    "tra",
+    "nex",
+    "vo",
+    "zen",
+    "ora",
+    "pix",
+    "lum",
+    "ter",
+    "qua",
+    "sol",
+    "bri",
+    "dyn",
+    "ex",
+    "fin",
+    "hub",
+]
 NAMES_AR = ["شركة الأفق", "مجموعة النخبة", "تقنيات الصحراء", "الرواد للحلول"]
 NAMES_ZH = ["华信科技", "东方数据", "明德软件", "长城咨询"]
 
@@ -96,7 +212,9 @@ def _ts(values: np.ndarray) -> pl.Series:
     return pl.Series(values.astype("datetime64[us]"))
 
 
-def generate(spec: DemoSpec, progress: Callable[[str], None] | None = None) -> Iterator[tuple[str, pl.DataFrame]]:
+def generate(
+    spec: DemoSpec, progress: Callable[[str], None] | None = None
+) -> Iterator[tuple[str, pl.DataFrame]]:
     """Yield (table, frame) pieces of the demo warehouse, accounts and reps first."""
     rng = np.random.default_rng(spec.seed)
     reps = _reps(spec, rng)
@@ -117,14 +235,16 @@ def _reps(spec: DemoSpec, rng: np.random.Generator) -> pl.DataFrame:
     for team, share in TEAMS:
         for _ in range(max(2, round(total * share))):
             i = len(rows) + 1
-            rows.append({
-                "rep_id": f"R{i:04d}",
-                "name": f"{FIRST[i % len(FIRST)].title()} {LAST[(i * 7) % len(LAST)].title()}",
-                "team": team,
-                "daily_capacity": int(rng.integers(4, 12)),
-                # One rep in twelve is away, so routing must skip inactive reps.
-                "active": bool(i % 12 != 5),
-            })
+            rows.append(
+                {
+                    "rep_id": f"R{i:04d}",
+                    "name": f"{FIRST[i % len(FIRST)].title()} {LAST[(i * 7) % len(LAST)].title()}",
+                    "team": team,
+                    "daily_capacity": int(rng.integers(4, 12)),
+                    # One rep in twelve is away, so routing must skip inactive reps.
+                    "active": bool(i % 12 != 5),
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -132,7 +252,9 @@ def _accounts(spec: DemoSpec, rng: np.random.Generator, reps: pl.DataFrame) -> p
     n = max(50, spec.leads // 3)
     weights = np.array([c[1] for c in COUNTRIES], dtype=float)
     country_idx = rng.choice(len(COUNTRIES), size=n, p=weights / weights.sum())
-    employees = np.clip(np.round(rng.lognormal(np.log(90), 1.7, size=n)), 1, 250_000).astype(np.int64)
+    employees = np.clip(np.round(rng.lognormal(np.log(90), 1.7, size=n)), 1, 250_000).astype(
+        np.int64
+    )
     size_effect = 0.35 * np.clip(np.log10(employees) - 2.0, -2.0, 2.0)
     target = rng.random(n) < _sigmoid(-3.1 + 0.9 * np.log10(employees))
     names, domains = [], []
@@ -150,36 +272,51 @@ def _accounts(spec: DemoSpec, rng: np.random.Generator, reps: pl.DataFrame) -> p
     active_reps = reps.filter(pl.col("active"))
     rep_by_region = {
         "NA": active_reps.filter(pl.col("team").str.starts_with("NA"))["rep_id"].to_list(),
-        **{r: active_reps.filter(pl.col("team") == r)["rep_id"].to_list() for r in ("EMEA", "APAC", "LATAM")},
+        **{
+            r: active_reps.filter(pl.col("team") == r)["rep_id"].to_list()
+            for r in ("EMEA", "APAC", "LATAM")
+        },
     }
     owned = rng.random(n) < np.where(target, 0.5, 0.04)
-    owner = [rng.choice(rep_by_region[region[i]]) if owned[i] and rep_by_region[region[i]] else None
-             for i in range(n)]
+    owner = [
+        rng.choice(rep_by_region[region[i]]) if owned[i] and rep_by_region[region[i]] else None
+        for i in range(n)
+    ]
     created = spec.start - _days(rng.uniform(30, 900, size=n))
     industry = np.array(INDUSTRIES, dtype=object)[rng.integers(0, len(INDUSTRIES), size=n)]
     industry[rng.random(n) < 0.05] = None
     emp = pl.Series(employees)
     emp = emp.scatter(np.flatnonzero(rng.random(n) < 0.04), None)
-    return pl.DataFrame({
-        "account_id": _ids("A", 1, n, 7),
-        "name": names,
-        "domain": domains,
-        "industry": industry.tolist(),
-        "employee_count": emp,
-        "sales_team_size": pl.Series(np.maximum(1, (employees * rng.uniform(0.03, 0.15, size=n)).astype(np.int64))),
-        "country": [COUNTRIES[c][0] for c in country_idx],
-        "is_target_account": target,
-        "owner_id": owner,
-        "created_at": _ts(created),
-        "updated_at": _ts(created),
-        "region": region,
-        "size_effect": np.where(emp.is_null().to_numpy(), 0.0, size_effect),
-        "weight": np.sqrt(employees.astype(float)),
-    })
+    return pl.DataFrame(
+        {
+            "account_id": _ids("A", 1, n, 7),
+            "name": names,
+            "domain": domains,
+            "industry": industry.tolist(),
+            "employee_count": emp,
+            "sales_team_size": pl.Series(
+                np.maximum(1, (employees * rng.uniform(0.03, 0.15, size=n)).astype(np.int64))
+            ),
+            "country": [COUNTRIES[c][0] for c in country_idx],
+            "is_target_account": target,
+            "owner_id": owner,
+            "created_at": _ts(created),
+            "updated_at": _ts(created),
+            "region": region,
+            "size_effect": np.where(emp.is_null().to_numpy(), 0.0, size_effect),
+            "weight": np.sqrt(employees.astype(float)),
+        }
+    )
 
 
-def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame, offset: int, n: int,
-                counters: dict[str, int]) -> Iterator[tuple[str, pl.DataFrame]]:
+def _lead_chunk(
+    spec: DemoSpec,
+    rng: np.random.Generator,
+    accounts: pl.DataFrame,
+    offset: int,
+    n: int,
+    counters: dict[str, int],
+) -> Iterator[tuple[str, pl.DataFrame]]:
     lead_ids = np.array(_ids("L", offset + 1, n), dtype=object)
     created = spec.start + _days(rng.uniform(0, spec.days, size=n))
     acc_weights = accounts["weight"].to_numpy()
@@ -190,10 +327,21 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     region_effect_by_code = {c[0]: c[3] for c in COUNTRIES}
     country = acc["country"].to_numpy().astype(object)
     moved = rng.random(n) < 0.08
-    country[moved] = np.array([c[0] for c in COUNTRIES], dtype=object)[rng.integers(0, len(COUNTRIES), moved.sum())]
+    country[moved] = np.array([c[0] for c in COUNTRIES], dtype=object)[
+        rng.integers(0, len(COUNTRIES), moved.sum())
+    ]
     region_effect = np.array([region_effect_by_code[c] for c in country])
-    state = np.array([US_STATES[i % len(US_STATES)] if c == "US" else CA_PROVINCES[i % 4] if c == "CA" else None
-                      for i, c in enumerate(country)], dtype=object)
+    state = np.array(
+        [
+            US_STATES[i % len(US_STATES)]
+            if c == "US"
+            else CA_PROVINCES[i % 4]
+            if c == "CA"
+            else None
+            for i, c in enumerate(country)
+        ],
+        dtype=object,
+    )
     country_out = country.copy()
     country_out[rng.random(n) < 0.05] = None
 
@@ -226,14 +374,22 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
         elif kind[i] == 1:
             emails.append(f"{local}@{PERSONAL_DOMAINS[personal[i]]}")
         else:
-            emails.append([f"{local}@", f"{local} at {domains[i]}", f"{local}@@{domains[i]}"][i % 3])
+            emails.append(
+                [f"{local}@", f"{local} at {domains[i]}", f"{local}@@{domains[i]}"][i % 3]
+            )
     source = rng.choice(len(LEAD_SOURCES), size=n, p=LEAD_SOURCE_WEIGHTS)
 
     target = np.where(matched, acc["is_target_account"].to_numpy(), False)
     size_effect = np.where(matched, acc["size_effect"].to_numpy(), 0.0)
     email_effect = np.select([kind == 0, kind == 1], [0.45, -0.55], -0.9)
-    fit = (SENIORITY_EFFECT[level] + size_effect + 0.85 * target + email_effect + region_effect
-           + LEAD_SOURCE_EFFECT[source])
+    fit = (
+        SENIORITY_EFFECT[level]
+        + size_effect
+        + 0.85 * target
+        + email_effect
+        + region_effect
+        + LEAD_SOURCE_EFFECT[source]
+    )
 
     # Engagement propensity: partly who they are, mostly not.
     z = 0.45 * (fit - fit.mean()) + rng.normal(0, 1, size=n)
@@ -244,7 +400,9 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
 
     # Product events, session by session.
     lead_of_session = np.repeat(np.arange(n), sessions)
-    s_time = signup_at[lead_of_session] + _days(rng.uniform(0, 1, size=lead_of_session.size) * span[lead_of_session])
+    s_time = signup_at[lead_of_session] + _days(
+        rng.uniform(0, 1, size=lead_of_session.size) * span[lead_of_session]
+    )
     zs = z[lead_of_session]
     per_session = {
         "login": np.ones(lead_of_session.size, dtype=np.int64),
@@ -256,18 +414,28 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     }
     per_session["document_sent"] = rng.binomial(per_session["document_created"], 0.6)
     per_session["document_signed"] = rng.binomial(per_session["document_sent"], 0.55)
-    totals = {k: np.bincount(lead_of_session, weights=v, minlength=n) for k, v in per_session.items()}
+    totals = {
+        k: np.bincount(lead_of_session, weights=v, minlength=n) for k, v in per_session.items()
+    }
 
-    engagement = (0.45 * np.log1p(totals["document_created"]) + 0.85 * np.log1p(totals["document_signed"])
-                  + 0.45 * np.log1p(np.maximum(sessions - 1, 0)) + 0.6 * np.log1p(totals["teammate_invited"])
-                  + 0.35 * (totals["billing_page_viewed"] > 0) + 0.3 * signed_up)
+    engagement = (
+        0.45 * np.log1p(totals["document_created"])
+        + 0.85 * np.log1p(totals["document_signed"])
+        + 0.45 * np.log1p(np.maximum(sessions - 1, 0))
+        + 0.6 * np.log1p(totals["teammate_invited"])
+        + 0.35 * (totals["billing_page_viewed"] > 0)
+        + 0.3 * signed_up
+    )
     true_logit = -6.5 + fit + 1.25 * engagement
     true_p = _sigmoid(true_logit)
     closes = rng.random(n) < true_p
 
     # A won deal follows engagement by days or weeks.
-    anchor = np.where(signed_up, signup_at + _days(span * rng.uniform(0.2, 0.9, size=n)),
-                      created + _days(rng.exponential(12.0, size=n)))
+    anchor = np.where(
+        signed_up,
+        signup_at + _days(span * rng.uniform(0.2, 0.9, size=n)),
+        created + _days(rng.exponential(12.0, size=n)),
+    )
     opp_created = anchor + _days(rng.exponential(6.0, size=n))
     close_time = opp_created + _days(rng.uniform(5, 40, size=n))
     lost_opp = ~closes & (rng.random(n) < 0.25 * _sigmoid(fit))
@@ -281,20 +449,28 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     o_stage = np.where(o_closed < horizon, np.where(closes, "closed_won", "closed_lost"), "open")
     opp_idx = np.flatnonzero(has_opp)
     opp_accounts = np.where(matched, acc["account_id"].to_numpy(), None)[opp_idx]
-    opps = pl.DataFrame({
-        "opportunity_id": _ids("O", counters["opp"] + 1, opp_idx.size),
-        # An unmatched lead's deal gets an account of its own at that time: use the sampled one.
-        "account_id": np.where(opp_accounts == None, acc["account_id"].to_numpy()[opp_idx], opp_accounts).tolist(),  # noqa: E711
-        "lead_id": lead_ids[opp_idx].tolist(),
-        "stage": o_stage[opp_idx].tolist(),
-        "amount": np.round(rng.lognormal(np.log(6000), 0.8, size=opp_idx.size), 2),
-        "created_at": _ts(o_created[opp_idx]),
-        "closed_at": pl.Series(np.where(o_stage[opp_idx] == "open", np.datetime64("NaT"), o_closed[opp_idx])
-                               .astype("datetime64[us]")),
-    })
+    opps = pl.DataFrame(
+        {
+            "opportunity_id": _ids("O", counters["opp"] + 1, opp_idx.size),
+            # An unmatched lead's deal gets an account of its own at that time: use the sampled one.
+            "account_id": np.where(
+                np.equal(opp_accounts, None), acc["account_id"].to_numpy()[opp_idx], opp_accounts
+            ).tolist(),
+            "lead_id": lead_ids[opp_idx].tolist(),
+            "stage": o_stage[opp_idx].tolist(),
+            "amount": np.round(rng.lognormal(np.log(6000), 0.8, size=opp_idx.size), 2),
+            "created_at": _ts(o_created[opp_idx]),
+            "closed_at": pl.Series(
+                np.where(
+                    o_stage[opp_idx] == "open", np.datetime64("NaT"), o_closed[opp_idx]
+                ).astype("datetime64[us]")
+            ),
+        }
+    )
     counters["opp"] += opp_idx.size
 
-    # Status history: worked before the opportunity, qualified at it; others worked, nurtured or dropped.
+    # Status history: worked before the opportunity, qualified at it; others worked, nurtured
+    # or dropped.
     changes_lead, changes_status, changes_at = [], [], []
 
     def change(mask: np.ndarray, status: str, when: np.ndarray) -> None:
@@ -314,33 +490,61 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     disq_share = 0.2 + 0.4 * (1 - _sigmoid(fit))
     end_time = work_time + _days(rng.exponential(12.0, size=n))
     change(others_worked & (outcome < disq_share), "disqualified", end_time)
-    change(others_worked & (outcome >= disq_share) & (outcome < disq_share + 0.45), "nurture", end_time)
+    change(
+        others_worked & (outcome >= disq_share) & (outcome < disq_share + 0.45), "nurture", end_time
+    )
     straight_disq = ~with_opp & ~others_worked & (rng.random(n) < 0.06 * (1 - _sigmoid(fit)))
     change(straight_disq, "disqualified", created + _days(rng.exponential(5.0, size=n)))
-    status_changes = pl.DataFrame({
-        "lead_id": np.concatenate(changes_lead).tolist(),
-        "status": np.concatenate(changes_status).tolist(),
-        "changed_at": _ts(np.concatenate(changes_at)),
-    })
-    current = (status_changes.sort("changed_at").group_by("lead_id").agg(pl.col("status").last(),
-                                                                          pl.col("changed_at").max()))
+    status_changes = pl.DataFrame(
+        {
+            "lead_id": np.concatenate(changes_lead).tolist(),
+            "status": np.concatenate(changes_status).tolist(),
+            "changed_at": _ts(np.concatenate(changes_at)),
+        }
+    )
+    current = (
+        status_changes.sort("changed_at")
+        .group_by("lead_id")
+        .agg(pl.col("status").last(), pl.col("changed_at").max())
+    )
 
     exists = created < horizon
-    leads = pl.DataFrame({
-        "lead_id": lead_ids.tolist(),
-        "account_id": account_id.tolist(),
-        "email": emails,
-        "title": titles,
-        "country": country_out.tolist(),
-        "state": state.tolist(),
-        "lead_source": [LEAD_SOURCES[s] for s in source],
-        "created_at": _ts(created),
-    }).join(current, on="lead_id", how="left").with_columns(
-        pl.col("status").fill_null("open"),
-        pl.max_horizontal("created_at", "changed_at").alias("updated_at"),
-    ).drop("changed_at").filter(pl.Series(exists))
-    yield "crm_leads", leads.select("lead_id", "account_id", "email", "title", "country", "state",
-                                    "lead_source", "status", "created_at", "updated_at")
+    leads = (
+        pl.DataFrame(
+            {
+                "lead_id": lead_ids.tolist(),
+                "account_id": account_id.tolist(),
+                "email": emails,
+                "title": titles,
+                "country": country_out.tolist(),
+                "state": state.tolist(),
+                "lead_source": [LEAD_SOURCES[s] for s in source],
+                "created_at": _ts(created),
+            }
+        )
+        .join(current, on="lead_id", how="left")
+        .with_columns(
+            pl.col("status").fill_null("open"),
+            pl.max_horizontal("created_at", "changed_at").alias("updated_at"),
+        )
+        .drop("changed_at")
+        .filter(pl.Series(exists))
+    )
+    yield (
+        "crm_leads",
+        leads.select(
+            "lead_id",
+            "account_id",
+            "email",
+            "title",
+            "country",
+            "state",
+            "lead_source",
+            "status",
+            "created_at",
+            "updated_at",
+        ),
+    )
     yield "crm_lead_status_changes", status_changes
     yield "crm_opportunities", opps
 
@@ -355,11 +559,13 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     user_ids = np.array(_ids("U", counters["user"] + 1, user_idx.size + strangers), dtype=object)
     counters["user"] += user_ids.size
     stranger_signup = spec.start + _days(rng.uniform(0, spec.days, size=strangers))
-    users = pl.DataFrame({
-        "user_id": user_ids.tolist(),
-        "email": noisy + [f"someone{offset + k}@example.org" for k in range(strangers)],
-        "signed_up_at": _ts(np.concatenate([signup_at[user_idx], stranger_signup])),
-    })
+    users = pl.DataFrame(
+        {
+            "user_id": user_ids.tolist(),
+            "email": noisy + [f"someone{offset + k}@example.org" for k in range(strangers)],
+            "signed_up_at": _ts(np.concatenate([signup_at[user_idx], stranger_signup])),
+        }
+    )
     yield "product_users", users
 
     user_of_lead = np.full(n, -1)
@@ -380,21 +586,27 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
         keep = (ev_time < horizon) & (user_of_lead[ev_lead] >= 0)
         order = np.argsort(ev_time[keep], kind="stable")
         ev_user = user_ids[user_of_lead[ev_lead[keep]][order]]
-        product_events = pl.DataFrame({
-            "event_id": _ids("E", counters["event"] + 1, int(keep.sum()), 10),
-            "user_id": ev_user.tolist(),
-            "event_name": ev_name[keep][order].tolist(),
-            "occurred_at": _ts(ev_time[keep][order]),
-        })
+        product_events = pl.DataFrame(
+            {
+                "event_id": _ids("E", counters["event"] + 1, int(keep.sum()), 10),
+                "user_id": ev_user.tolist(),
+                "event_name": ev_name[keep][order].tolist(),
+                "occurred_at": _ts(ev_time[keep][order]),
+            }
+        )
         counters["event"] += product_events.height
         # The strangers use the product too: events no lead can claim.
         yield "product_events", product_events
 
     # Marketing engagement: opens, clicks and visits are noise; pricing and demo requests follow z.
     rates = {
-        "email_open": np.full(n, 7.0), "email_click": np.full(n, 1.4), "website_visit": np.full(n, 4.0),
-        "docs_page_view": 0.4 * np.exp(0.3 * z), "pricing_page_view": 0.3 * np.exp(0.45 * z),
-        "whitepaper_download": np.full(n, 0.3), "webinar_registration": np.full(n, 0.2),
+        "email_open": np.full(n, 7.0),
+        "email_click": np.full(n, 1.4),
+        "website_visit": np.full(n, 4.0),
+        "docs_page_view": 0.4 * np.exp(0.3 * z),
+        "pricing_page_view": 0.3 * np.exp(0.45 * z),
+        "whitepaper_download": np.full(n, 0.3),
+        "webinar_registration": np.full(n, 0.2),
         "demo_request": 0.05 * np.exp(0.5 * z),
     }
     m_names, m_leads, m_times = [], [], []
@@ -414,41 +626,50 @@ def _lead_chunk(spec: DemoSpec, rng: np.random.Generator, accounts: pl.DataFrame
     m_time = np.concatenate(m_times)
     keep = m_time < horizon
     order = np.argsort(m_time[keep], kind="stable")
-    marketing = pl.DataFrame({
-        "event_id": _ids("M", counters["mkt"] + 1, int(keep.sum()), 10),
-        "lead_id": lead_ids[m_lead[keep][order]].tolist(),
-        "event_type": np.concatenate(m_names)[keep][order].tolist(),
-        "occurred_at": _ts(m_time[keep][order]),
-    })
+    marketing = pl.DataFrame(
+        {
+            "event_id": _ids("M", counters["mkt"] + 1, int(keep.sum()), 10),
+            "lead_id": lead_ids[m_lead[keep][order]].tolist(),
+            "event_type": np.concatenate(m_names)[keep][order].tolist(),
+            "occurred_at": _ts(m_time[keep][order]),
+        }
+    )
     counters["mkt"] += marketing.height
     yield "marketing_events", marketing
-    yield "demo_truth", pl.DataFrame({"lead_id": lead_ids.tolist(), "true_probability": true_p}).filter(
-        pl.Series(exists))
+    yield (
+        "demo_truth",
+        pl.DataFrame({"lead_id": lead_ids.tolist(), "true_probability": true_p}).filter(
+            pl.Series(exists)
+        ),
+    )
 
 
-def load_demo(engine, spec: DemoSpec, replace: bool = False,
-              progress: Callable[[str], None] | None = None) -> dict[str, int]:
+def load_demo(
+    wh: Warehouse,
+    spec: DemoSpec,
+    replace: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
     """Create the contract's source tables and fill them with demo data, in one transaction."""
-    import sql
-    from leadscore import warehouse
+    from leadscore import sql
     from leadscore.errors import LeadscoreError
 
-    tables = sql.SOURCE_TABLES + ["demo_truth"]
-    with engine.begin() as conn:
-        if warehouse.has_table(conn, "crm_leads") and not replace:
-            count = conn.exec_driver_sql("select count(*) from crm_leads").scalar()
-            if count:
-                raise LeadscoreError(f"crm_leads already holds {count:,} rows; "
-                                     "pass --replace to overwrite the source tables with demo data")
-        for view in reversed(sql.VIEWS):
-            conn.exec_driver_sql(f"drop view if exists {view}")
-        for table in tables:
-            conn.exec_driver_sql(f"drop table if exists {table}")
-        warehouse.execute_ddl(conn, tables)
+    tables = [*sql.SOURCE_TABLES, "demo_truth"]
+    if wh.has_table("crm_leads") and not replace:
+        count = wh.scalar("select_lead_count")
+        if count:
+            raise LeadscoreError(
+                f"crm_leads already holds {count:,} rows; "
+                "pass --replace to overwrite the source tables with demo data"
+            )
+    with wh.session() as s, s.transaction():
+        for name in [*reversed(sql.VIEWS), *tables]:
+            s.execute(f"drop_{name}")
+        s.create(tables)
         counts = dict.fromkeys(tables, 0)
         for table, frame in generate(spec, progress):
-            counts[table] += warehouse.write_frame(conn, table, frame)
+            counts[table] += s.append(table, frame)
         if progress:
             progress("indexes")
-        warehouse.execute_ddl(conn, sql.SOURCE_INDEXES)
+        s.create(sql.SOURCE_INDEXES)
     return counts

@@ -3,6 +3,7 @@
 Precedence: explicit overrides (CLI flags, deployment parameters) > `LEADSCORE_*` environment
 variables > defaults. A value that cannot be parsed fails at once with the variable's name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,12 @@ class Settings:
     max_snapshots: int = 26
     # Share of the snapshots (the latest ones) kept out of training to evaluate the model.
     holdout_share: float = 0.25
-    # Caps the training set (negatives are down-sampled with weights, so calibration holds).
-    max_training_rows: int = 400_000
+    # Caps the training snapshot rows and the holdout's: a weighted sample is drawn before the
+    # features are computed (positives kept, negatives down-sampled; calibration holds).
+    max_training_rows: int = 200_000
+    max_holdout_rows: int = 100_000
+    # Caps the sample the baselines (fit-only model, gradient boosting) learn from, likewise.
+    baseline_rows: int = 50_000
     # A challenger replaces the champion unless its holdout log loss is worse by more than this.
     promotion_tolerance: float = 0.002
     seed: int = 7
@@ -55,10 +60,26 @@ class Settings:
 
     @property
     def validation_path(self) -> Path:
-        return Path(self.validation_file) if self.validation_file else Path(__file__).with_name("validation.toml")
+        return (
+            Path(self.validation_file)
+            if self.validation_file
+            else Path(__file__).with_name("validation.toml")
+        )
 
     def docs_dir(self, run_date: Any) -> str | None:
-        return str((Path(self.data_docs_dir) / str(run_date)).resolve()) if self.data_docs_dir else None
+        return (
+            str((Path(self.data_docs_dir) / str(run_date)).resolve())
+            if self.data_docs_dir
+            else None
+        )
+
+    def flow_parameters(self) -> dict[str, Any]:
+        """The settings a flow takes as parameters, as this object holds them."""
+        return {
+            "warehouse_url": self.warehouse_url,
+            "horizon_days": self.horizon_days,
+            "routing_file": self.routing_file or None,
+        }
 
     def public(self) -> dict[str, Any]:
         """The settings as recorded in pipeline_runs (the URL without its password)."""
@@ -84,7 +105,7 @@ def redact_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 (whatever the parser raised, the message shows no secret)
         return "<unparseable url>"
 
 
@@ -123,4 +144,4 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-__all__ = ["Settings", "load_settings", "DEFAULT_URL"]
+__all__ = ["DEFAULT_URL", "Settings", "load_settings"]

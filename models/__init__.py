@@ -1,4 +1,5 @@
 """Models of the close probability."""
-from models.close_probability import CloseProbabilityModel
+
+from leadscore.models.close_probability import CloseProbabilityModel
 
 __all__ = ["CloseProbabilityModel"]

@@ -12,8 +12,10 @@ Two kinds share one interface (``auto``, the default, picks one by out-of-sample
 Both are calibrated the same way: a sigmoid fitted on out-of-fold logits (Platt scaling), so the
 final model is one base model plus one monotone map, and scores keep their order.
 """
+
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 MISSING = "(missing)"
 OTHER = "(other)"
@@ -31,13 +35,32 @@ FORMAT_VERSION = 1
 
 
 def to_polars(X: Any) -> pl.DataFrame:
-    """Accept a polars or pandas frame (or anything polars can read) without copying twice."""
+    """Accept a polars or pandas frame, or a 2-D array of rows, without copying twice."""
     if isinstance(X, pl.DataFrame):
         return X
+    if sparse.issparse(X):
+        raise TypeError("CloseProbabilityModel does not support sparse input: pass a dense frame")
     try:
         return pl.from_pandas(X)
     except (TypeError, ValueError, ImportError):
-        return pl.DataFrame(X)
+        pass
+    # An array, or anything array-like: rows of columns, checked as scikit-learn checks them.
+    rows = check_array(X, dtype=None, ensure_all_finite="allow-nan")
+    if rows.dtype.kind == "c":
+        raise ValueError("complex data not supported")
+    if rows.dtype == object:
+        # Column by column: numbers where every value is one, else text.
+        return pl.DataFrame(
+            [_object_column(f"column_{j}", rows[:, j]) for j in range(rows.shape[1])]
+        )
+    return pl.from_numpy(rows, orient="row")
+
+
+def _object_column(name: str, values: np.ndarray) -> pl.Series:
+    try:
+        return pl.Series(name, values.astype(float))
+    except (TypeError, ValueError):
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
 def is_numeric(dtype: pl.DataType) -> bool:
@@ -59,9 +82,17 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
     random_state : seed for the folds and the boosting.
     """
 
-    def __init__(self, kind: str = "auto", max_bins: int = 12, C: float = 0.3,
-                 min_level_share: float = 0.002, monotone: dict[str, int] | None = None,
-                 calibration_folds: int = 3, random_state: int = 0, auto_margin: float = 0.01):
+    def __init__(
+        self,
+        kind: str = "auto",
+        max_bins: int = 12,
+        C: float = 0.3,
+        min_level_share: float = 0.002,
+        monotone: dict[str, int] | None = None,
+        calibration_folds: int = 3,
+        random_state: int = 0,
+        auto_margin: float = 0.01,
+    ):
         self.kind = kind
         self.auto_margin = auto_margin
         self.max_bins = max_bins
@@ -73,27 +104,54 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
 
     # ---- fitting
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CloseProbabilityModel:
+        """Fit on rows `X` and two-class labels `y` (the second of the sorted classes closes)."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         frame = to_polars(X)
-        target = np.asarray(y, dtype=float).ravel()
-        if frame.height != target.size:
-            raise ValueError(f"X has {frame.height} rows but y has {target.size}")
-        if not set(np.unique(target)) <= {0.0, 1.0}:
-            raise ValueError("y must be 0/1")
-        if target.min() == target.max():
-            raise ValueError("y has a single class: cannot learn a close probability")
-        weight = np.ones_like(target) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        labels = column_or_1d(y, warn=True)
+        check_classification_targets(labels)
+        if frame.height != labels.size:
+            raise ValueError(f"X has {frame.height} rows but y has {labels.size}")
+        if frame.width == 0:
+            raise ValueError(
+                f"0 feature(s) (shape=({frame.height}, 0)) while a minimum of 1 is required"
+            )
+        classes = np.unique(labels)
+        if classes.size < 2:
+            raise ValueError("y has a single class: one class cannot give a close probability")
+        if classes.size > 2:
+            raise ValueError(
+                f"Only binary classification is supported: y has {classes.size} classes, "
+                "a close probability needs two"
+            )
+        target = (labels == classes[1]).astype(float)
+        weight = (
+            np.ones_like(target)
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=float).ravel()
+        )
+        if weight.shape != target.shape:
+            raise ValueError(f"sample_weight has shape {weight.shape}, expected {target.shape}")
+        if weight[target == 1].sum() <= 0 or weight[target == 0].sum() <= 0:
+            raise ValueError("sample weights are zero for every row of a class: cannot learn")
         if self.kind not in {"scorecard", "boosting", "auto"}:
             raise ValueError(f"kind must be 'scorecard', 'boosting' or 'auto', not {self.kind!r}")
         self.kind_ = self.kind if self.kind != "auto" else self._choose_kind(frame, target, weight)
-        self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.array(frame.columns, dtype=object)
-        self.n_features_in_ = len(frame.columns)
+        self.classes_ = classes
 
         # Out-of-fold logits for the calibration map; the folds never see their own rows.
-        folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
+        folds = StratifiedKFold(
+            self.calibration_folds, shuffle=True, random_state=self.random_state
+        )
         oof = np.zeros_like(target)
         for train_idx, test_idx in folds.split(np.zeros(target.size), target):
-            part = clone(self).set_params(kind=self.kind_)._fit_base(frame[train_idx], target[train_idx], weight[train_idx])
+            part = (
+                clone(self)
+                .set_params(kind=self.kind_)
+                ._fit_base(frame[train_idx], target[train_idx], weight[train_idx])
+            )
             oof[test_idx] = part._logit(frame[test_idx])
         calibrator = LogisticRegression(C=1e6).fit(oof.reshape(-1, 1), target, sample_weight=weight)
         self.calibration_ = (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0]))
@@ -101,23 +159,37 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _choose_kind(self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray) -> str:
-        """Scorecard unless boosting is clearly better on held-out rows (exact points are worth a lot)."""
+        """Scorecard unless boosting is clearly better on held-out rows (exact points are worth a
+        lot)."""
         from sklearn.metrics import log_loss
         from sklearn.model_selection import train_test_split
 
-        train, valid = train_test_split(np.arange(y.size), test_size=0.25, stratify=y,
-                                        random_state=self.random_state)
+        train, valid = train_test_split(
+            np.arange(y.size), test_size=0.25, stratify=y, random_state=self.random_state
+        )
         losses = {}
         for kind in ("scorecard", "boosting"):
             model = clone(self).set_params(kind=kind).fit(frame[train], y[train], weight[train])
-            losses[kind] = log_loss(y[valid], model.predict_proba(frame[valid])[:, 1], sample_weight=weight[valid])
+            losses[kind] = log_loss(
+                y[valid], model.predict_proba(frame[valid])[:, 1], sample_weight=weight[valid]
+            )
         self.kind_losses_ = losses
-        return "boosting" if losses["boosting"] < losses["scorecard"] * (1 - self.auto_margin) else "scorecard"
+        return (
+            "boosting"
+            if losses["boosting"] < losses["scorecard"] * (1 - self.auto_margin)
+            else "scorecard"
+        )
 
-    def _fit_base(self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray) -> CloseProbabilityModel:
+    def _fit_base(
+        self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray
+    ) -> CloseProbabilityModel:
+        self.feature_names_in_ = np.array(frame.columns, dtype=object)
+        self.n_features_in_ = len(frame.columns)
         self.kind_ = self.kind if self.kind != "auto" else getattr(self, "kind_", "scorecard")
         if self.kind_ == "scorecard":
-            self.bins_ = [_fit_bins(frame[c], self.max_bins, self.min_level_share) for c in frame.columns]
+            self.bins_ = [
+                _fit_bins(frame[c], self.max_bins, self.min_level_share) for c in frame.columns
+            ]
             design = self._design(frame)
             lr = LogisticRegression(C=self.C, max_iter=2000)
             lr.fit(design, y, sample_weight=weight)
@@ -127,32 +199,69 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 w = coef[start:stop].copy()
                 direction = (self.monotone or {}).get(spec["name"], 0)
                 if direction and spec["kind"] == "numeric":
-                    counts = np.asarray(design[:, start:stop].multiply(weight[:, None]).sum(axis=0)).ravel()
+                    counts = np.asarray(
+                        design[:, start:stop].multiply(weight[:, None]).sum(axis=0)
+                    ).ravel()
                     w = _monotone_weights(w, counts, direction)
                 self.weights_.append(w)
             self.intercept_ = float(lr.intercept_[0])
         else:
             self.encoders_ = _fit_categories(frame, self.min_level_share)
-            cst = [(self.monotone or {}).get(c, 0) if c not in self.encoders_ else 0 for c in frame.columns]
+            cst = [
+                (self.monotone or {}).get(c, 0) if c not in self.encoders_ else 0
+                for c in frame.columns
+            ]
             self.booster_ = HistGradientBoostingClassifier(
-                max_iter=300, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
+                max_iter=300,
+                learning_rate=0.05,
+                max_leaf_nodes=15,
+                l2_regularization=1.0,
                 categorical_features=[c in self.encoders_ for c in frame.columns],
-                monotonic_cst=cst, early_stopping=False, random_state=self.random_state)
+                monotonic_cst=cst,
+                early_stopping=False,
+                random_state=self.random_state,
+            )
             self.booster_.fit(self._boost_matrix(frame), y, sample_weight=weight)
         return self
 
     # ---- prediction
     def decision_function(self, X: Any) -> np.ndarray:
         """The calibrated logit."""
+        frame = self._frame(X)
         a, b = self.calibration_
-        return a * self._logit(to_polars(X)) + b
+        return a * self._logit(frame) + b
 
     def predict_proba(self, X: Any) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        closes = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[closes.astype(int)]
+
+    def _frame(self, X: Any) -> pl.DataFrame:
+        """`X` as a frame of the columns the model was fitted on; refuses other shapes."""
+        check_is_fitted(self)
+        frame = to_polars(X)
+        if not isinstance(X, pl.DataFrame) and frame.width != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.width} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        if frame.columns != list(self.feature_names_in_) and not isinstance(X, pl.DataFrame):
+            # An array gives its columns in the fitted order.
+            frame = frame.rename(dict(zip(frame.columns, self.feature_names_in_, strict=True)))
+        return frame
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Missing values have a bin of their own (scorecard) or go where boosting sends them.
+        tags.input_tags.allow_nan = True
+        # Text columns are binned by value.
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.classifier_tags.multi_class = False
+        return tags
 
     def _logit(self, frame: pl.DataFrame) -> np.ndarray:
         if self.kind_ == "scorecard":
@@ -163,7 +272,7 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         """Per-column share of the base logit (scorecard): row sums + intercept = logit."""
         if self.kind_ != "scorecard":
             raise ValueError("only a scorecard decomposes exactly into per-column contributions")
-        frame = to_polars(X)
+        frame = self._frame(X)
         out = np.empty((frame.height, len(self.bins_)))
         for j, (spec, w) in enumerate(zip(self.bins_, self.weights_, strict=True)):
             out[:, j] = w[_bin_index(frame[spec["name"]], spec)]
@@ -172,8 +281,10 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
     def bin_labels(self, X: Any) -> dict[str, list[str]]:
         """The readable bin each row falls in, per column (scorecard)."""
         frame = to_polars(X)
-        return {spec["name"]: [spec["labels"][i] for i in _bin_index(frame[spec["name"]], spec)]
-                for spec in self.bins_}
+        return {
+            spec["name"]: [spec["labels"][i] for i in _bin_index(frame[spec["name"]], spec)]
+            for spec in self.bins_
+        }
 
     # ---- internals
     def _slices(self) -> list[tuple[int, int]]:
@@ -198,8 +309,13 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         for c in frame.columns:
             if c in self.encoders_:
                 levels = self.encoders_[c]
-                codes = frame[c].cast(pl.String).replace_strict(levels, list(range(len(levels))), default=None,
-                                                                return_dtype=pl.Float64)
+                codes = (
+                    frame[c]
+                    .cast(pl.String)
+                    .replace_strict(
+                        levels, list(range(len(levels))), default=None, return_dtype=pl.Float64
+                    )
+                )
                 columns.append(codes.fill_null(np.nan).to_numpy())
             else:
                 columns.append(frame[c].cast(pl.Float64).to_numpy())
@@ -244,16 +360,20 @@ def _fit_bins(column: pl.Series, max_bins: int, min_share: float) -> dict[str, A
             low = float(values.min())
             # The minimum is often a mass point (zero events): give it a bin of its own.
             rest = values[values > low]
-            qs = np.quantile(rest, np.linspace(0, 1, max_bins + 1)[1:-1]) if rest.size else np.array([])
+            qs = (
+                np.quantile(rest, np.linspace(0, 1, max_bins + 1)[1:-1])
+                if rest.size
+                else np.array([])
+            )
             edges = sorted({low, *[float(q) for q in qs]})
             edges = [e for e in edges if e < values.max()]
         labels = _numeric_labels(edges, values)
-        return {"name": name, "kind": "numeric", "edges": edges, "labels": labels + [MISSING]}
+        return {"name": name, "kind": "numeric", "edges": edges, "labels": [*labels, MISSING]}
     text = column.cast(pl.String)
     counts = text.drop_nulls().value_counts(sort=True)
     floor = max(10, int(min_share * column.len()))
     kept = sorted(v for v, n in counts.iter_rows() if n >= floor)
-    return {"name": name, "kind": "categorical", "levels": kept, "labels": kept + [OTHER, MISSING]}
+    return {"name": name, "kind": "categorical", "levels": kept, "labels": [*kept, OTHER, MISSING]}
 
 
 def _numeric_labels(edges: list[float], values: np.ndarray) -> list[str]:
@@ -264,7 +384,7 @@ def _numeric_labels(edges: list[float], values: np.ndarray) -> list[str]:
 
     labels = []
     bounds = [None, *edges, None]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         if lo is None and hi is None:
             labels.append("any")
         elif lo is None:
@@ -287,7 +407,9 @@ def _bin_index(column: pl.Series, spec: dict[str, Any]) -> np.ndarray:
         return np.where(np.isnan(values), len(spec["labels"]) - 1, idx)
     other, missing = len(spec["levels"]), len(spec["levels"]) + 1
     text = column.cast(pl.String)
-    index = text.replace_strict(spec["levels"], list(range(other)), default=other, return_dtype=pl.Int64)
+    index = text.replace_strict(
+        spec["levels"], list(range(other)), default=other, return_dtype=pl.Int64
+    )
     return index.fill_null(missing).to_numpy() if text.null_count() else index.to_numpy()
 
 
@@ -297,7 +419,9 @@ def _monotone_weights(w: np.ndarray, counts: np.ndarray, direction: int) -> np.n
     ordered = w[:-1]
     if ordered.size > 1:
         iso = IsotonicRegression(increasing=direction > 0)
-        out[:-1] = iso.fit_transform(np.arange(ordered.size), ordered, sample_weight=np.maximum(counts[:-1], 1e-9))
+        out[:-1] = iso.fit_transform(
+            np.arange(ordered.size), ordered, sample_weight=np.maximum(counts[:-1], 1e-9)
+        )
     return out
 
 

@@ -3,6 +3,7 @@
 A statement whose text differs between dialects lives in `sql/<dialect>/<name>.sql`; the
 portable version in `sql/<name>.sql` is used otherwise.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -39,7 +40,11 @@ OUTPUT_TABLES = [
     "activity_rollup_state",
     "quarantine_rows",
 ]
-OUTPUT_INDEXES = ["ix_lead_score_history_lead", "ix_lead_routing_score_date", "ix_model_registry_date"]
+OUTPUT_INDEXES = [
+    "ix_lead_score_history_lead",
+    "ix_lead_routing_score_date",
+    "ix_model_registry_date",
+]
 VIEWS = ["v_lead_scores", "v_sdr_queue"]
 
 

@@ -4,11 +4,24 @@ with scores as (
 ),
 
 leads as (
-    select lead_id, account_id, email, title, country, status, created_at from crm_leads
+    select
+        lead_id,
+        account_id,
+        email,
+        title,
+        country,
+        status,
+        created_at
+    from crm_leads
 ),
 
 accounts as (
-    select account_id, name, industry, employee_count from crm_accounts
+    select
+        account_id,
+        name,
+        industry,
+        employee_count
+    from crm_accounts
 ),
 
 final as (
@@ -36,8 +49,8 @@ final as (
         scores.top_reasons,
         scores.model_version
     from scores
-    inner join leads on leads.lead_id = scores.lead_id
-    left join accounts on accounts.account_id = leads.account_id
+    inner join leads on scores.lead_id = leads.lead_id
+    left join accounts on leads.account_id = accounts.account_id
 )
 
 select * from final

@@ -1,6 +1,7 @@
 create view v_sdr_queue as
 with ready as (
-    select * from v_lead_scores where sdr_ready
+    select * from v_lead_scores
+    where sdr_ready
 ),
 
 routing as (
@@ -17,7 +18,10 @@ routing as (
 ),
 
 reps as (
-    select rep_id, name from sdr_reps
+    select
+        rep_id,
+        name
+    from sdr_reps
 ),
 
 joined as (
@@ -45,14 +49,14 @@ joined as (
         routing.routed_at,
         routing.sla_due_at
     from ready
-    left join routing on routing.lead_id = ready.lead_id and routing.recency = 1
-    left join reps on reps.rep_id = routing.rep_id
+    left join routing on ready.lead_id = routing.lead_id and routing.recency = 1
+    left join reps on routing.rep_id = reps.rep_id
 ),
 
 final as (
     select
         *,
-        row_number() over (partition by team order by priority desc, lead_id) as queue_rank
+        row_number() over (partition by team order by priority desc, lead_id asc) as queue_rank
     from joined
 )
 

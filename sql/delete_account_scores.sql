@@ -1,1 +1,2 @@
-delete from account_scores where score_date = :score_date
+delete from account_scores
+where score_date = :score_date

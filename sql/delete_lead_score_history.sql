@@ -1,1 +1,2 @@
-delete from lead_score_history where score_date = :score_date
+delete from lead_score_history
+where score_date = :score_date

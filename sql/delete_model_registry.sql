@@ -1,1 +1,2 @@
-delete from model_registry where model_version = :model_version
+delete from model_registry
+where model_version = :model_version

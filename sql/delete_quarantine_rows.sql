@@ -1,1 +1,2 @@
-delete from quarantine_rows where run_date = :run_date
+delete from quarantine_rows
+where run_date = :run_date

@@ -1,1 +1,2 @@
-delete from routing_state where team = :team
+delete from routing_state
+where team = :team

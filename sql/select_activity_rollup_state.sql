@@ -1,1 +1,2 @@
-select rolled_through from activity_rollup_state where id = 1
+select rolled_through from activity_rollup_state
+where id = 1

@@ -1,3 +1,7 @@
-select lead_id, activity_date, event, events
+select
+    lead_id,
+    activity_date,
+    event,
+    events
 from lead_activity_daily
 where activity_date >= :from_day and activity_date < :to_day

@@ -1,1 +1,2 @@
-select * from lead_score_history where score_date = :score_date
+select * from lead_score_history
+where score_date = :score_date

@@ -1,1 +1,4 @@
-select team, last_rep_id from routing_state
+select
+    team,
+    last_rep_id
+from routing_state

@@ -1,36 +1,50 @@
 """Extract: read what the night needs from the warehouse, as polars frames.
 
-The CRM tables are read whole (they are small next to the events) so that validation sees the
-rows a backfill would otherwise filter away. Events are never pulled into Python: they are
-aggregated per lead and day in the warehouse, and only the days not yet in the job's roll-up
-(`lead_activity_daily`), plus a few trailing days for late arrivals, are aggregated each night.
+Two entry points, on either side of validation:
+
+- `read_sources`: the CRM tables whole, as stored (they are small next to the events), so that
+  validation sees the rows a backfill would otherwise filter away; and what validation needs to
+  know of the event tables.
+- `read_inputs`: after validation, the tables as the run date saw them, product users matched
+  to leads, and daily activity. Events are never pulled into Python: they are aggregated per lead
+  and day in the warehouse, and only the days not yet in the job's roll-up
+  (`lead_activity_daily`), plus a few trailing days for late arrivals, are aggregated each night.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy.engine import Connection
 
-import sql
-from leadscore import warehouse
-from leadscore.contract import FRAME_TABLES, TIME_COLUMNS
+from leadscore.contract import EVENT_TABLES, FRAME_TABLES, TIME_COLUMNS, email_key
 from leadscore.errors import LeadscoreError
+from leadscore.settings import Settings
+from leadscore.warehouse import Warehouse, cutoff, empty
 
-ACTIVITY_SCHEMA = {"lead_id": pl.String, "activity_date": pl.Date, "event": pl.String, "events": pl.Int64}
+ACTIVITY_SCHEMA = {
+    "lead_id": pl.String,
+    "activity_date": pl.Date,
+    "event": pl.String,
+    "events": pl.Int64,
+}
 ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
 BEGINNING = dt.date(1900, 1, 1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sources:
-    """The night's source frames, as read (before validation and point-in-time filtering)."""
+    """The CRM tables as read (before validation and point-in-time cuts), and the event tables'
+    shape."""
 
     tables: dict[str, pl.DataFrame]
+    event_columns: dict[str, list[str]]
+    # Event tables whose event_id the warehouse itself keeps unique.
+    enforced_keys: frozenset[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Activity:
     """Daily activity counts for the features, and the part of the roll-up to (re)write."""
 
@@ -40,32 +54,66 @@ class Activity:
     rolled_through: dt.date
 
 
-def require_tables(conn: Connection, tables: list[str]) -> None:
-    missing = [t for t in tables if not warehouse.has_table(conn, t)]
-    if missing:
-        raise LeadscoreError(f"warehouse has no table {', '.join(missing)} (see CONTRACT.md); "
-                             "load your CRM sync there, or run `leadscore demo-data` for a demo")
+@dataclass(frozen=True)
+class Inputs:
+    """The night's inputs, cut at the run date: CRM tables, product users matched to leads,
+    activity."""
+
+    tables: dict[str, pl.DataFrame]
+    users: pl.DataFrame
+    activity: Activity
 
 
-def read_sources(conn: Connection) -> Sources:
+def read_sources(wh: Warehouse) -> Sources:
     """Every column of the CRM tables, as stored: validation compares them with their typed form."""
-    require_tables(conn, FRAME_TABLES + ["product_events", "marketing_events"])
-    tables = {}
-    for table in FRAME_TABLES:
-        tables[table] = warehouse.read_frame(conn, f"select * from {table}")
-    return Sources(tables)
+    missing = [t for t in [*FRAME_TABLES, *EVENT_TABLES] if not wh.has_table(t)]
+    if missing:
+        raise LeadscoreError(
+            f"warehouse has no table {', '.join(missing)} (see CONTRACT.md); "
+            "load your CRM sync there, or run `leadscore demo-data` for a demo"
+        )
+    return Sources(
+        tables={t: wh.read_table(t) for t in FRAME_TABLES},
+        event_columns={t: wh.columns(t) for t in EVENT_TABLES},
+        enforced_keys=frozenset(t for t in EVENT_TABLES if wh.enforces_unique(t, "event_id")),
+    )
 
 
-def rollup_state(conn: Connection) -> dt.date | None:
-    if not warehouse.has_table(conn, "activity_rollup_state"):
-        return None  # a first night: publish creates the job's tables
-    value = conn.execute(warehouse.sa.text(sql.load("select_activity_rollup_state"))).scalar()
-    if value is None:
-        return None
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+def read_inputs(
+    wh: Warehouse,
+    tables: dict[str, pl.DataFrame],
+    run_date: dt.date,
+    since: dt.date,
+    settings: Settings,
+) -> Inputs:
+    """The validated tables as of the run date, users matched to leads, activity since `since`."""
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    night = {t: as_of(f, t, end) for t, f in tables.items()}
+    users = match_users(night["product_users"], night["crm_leads"])
+    activity = read_activity(wh, run_date, since, settings.late_event_days, users)
+    return Inputs(tables=night, users=users, activity=activity)
 
 
-def fresh_window(rolled_through: dt.date | None, run_date: dt.date, late_days: int) -> dt.date | None:
+def match_users(users: pl.DataFrame, leads: pl.DataFrame) -> pl.DataFrame:
+    """Product users matched to leads by email, case- and space-insensitively (the contract)."""
+    keyed = users.with_columns(email_key(pl.col("email")).alias("email_key"))
+    lead_keys = leads.select("lead_id", email_key(pl.col("email")).alias("email_key"))
+    return keyed.join(lead_keys, on="email_key", how="inner").select(
+        "lead_id", "user_id", "signed_up_at"
+    )
+
+
+def rollup_state(wh: Warehouse) -> dt.date | None:
+    """The last day the activity roll-up holds; None before a first night."""
+    state = wh.read_if_exists(
+        "activity_rollup_state", "select_activity_rollup_state", schema={"rolled_through": pl.Date}
+    )
+    return state["rolled_through"][0] if state.height else None
+
+
+def fresh_window(
+    rolled_through: dt.date | None, run_date: dt.date, late_days: int
+) -> dt.date | None:
     """First day to re-aggregate from the raw events for this run (None: nothing new)."""
     if rolled_through is None:
         return BEGINNING
@@ -73,47 +121,62 @@ def fresh_window(rolled_through: dt.date | None, run_date: dt.date, late_days: i
     return start if start <= run_date else None
 
 
-def read_activity(conn: Connection, run_date: dt.date, since: dt.date, late_days: int,
-                  user_leads: pl.DataFrame) -> Activity:
+def read_activity(
+    wh: Warehouse, run_date: dt.date, since: dt.date, late_days: int, user_leads: pl.DataFrame
+) -> Activity:
     """Daily counts per lead and event for days since..run_date: roll-up plus fresh aggregates.
 
     `user_leads` (user_id, lead_id) maps product users to leads; the warehouse only groups.
     """
-    rolled = rollup_state(conn)
+    rolled = rollup_state(wh)
     fresh_from = fresh_window(rolled, run_date, late_days)
     end = run_date + dt.timedelta(days=1)
     stored_to = min(fresh_from, end) if fresh_from else end
-    stored = warehouse.read_frame(conn, sql.load("select_lead_activity_daily"),
-                                  {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
-                                  ACTIVITY_SCHEMA) if rolled is not None else pl.DataFrame(schema=ACTIVITY_SCHEMA)
+    stored = (
+        wh.read(
+            "select_lead_activity_daily",
+            {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
+            ACTIVITY_SCHEMA,
+        )
+        if rolled is not None
+        else empty(ACTIVITY_SCHEMA)
+    )
     if fresh_from is not None:
-        window = {"from_cutoff": warehouse.cutoff(fresh_from), "to_cutoff": warehouse.cutoff(end)}
-        d = warehouse.dialect(conn)
-        product = warehouse.read_frame(conn, sql.load("select_daily_product_activity", d), window,
-                                       ACTIVITY_SCHEMA | {"user_id": pl.String})
-        marketing = warehouse.read_frame(conn, sql.load("select_daily_marketing_activity", d), window,
-                                         ACTIVITY_SCHEMA)
-        by_lead = (product.join(user_leads.select("user_id", "lead_id"), on="user_id", how="inner")
-                   .group_by("lead_id", "activity_date", "event").agg(pl.col("events").sum()))
+        window = {"from_cutoff": cutoff(fresh_from), "to_cutoff": cutoff(end)}
+        product = wh.read(
+            "select_daily_product_activity", window, ACTIVITY_SCHEMA | {"user_id": pl.String}
+        )
+        marketing = wh.read("select_daily_marketing_activity", window, ACTIVITY_SCHEMA)
+        by_lead = (
+            product.join(user_leads.select("user_id", "lead_id"), on="user_id", how="inner")
+            .group_by("lead_id", "activity_date", "event")
+            .agg(pl.col("events").sum())
+        )
         fresh = pl.concat([by_lead.select(ACTIVITY_COLUMNS), marketing.select(ACTIVITY_COLUMNS)])
     else:
-        fresh = pl.DataFrame(schema=ACTIVITY_SCHEMA)
+        fresh = empty(ACTIVITY_SCHEMA)
         fresh_from = end
     daily = pl.concat([stored.select(ACTIVITY_COLUMNS), fresh.select(ACTIVITY_COLUMNS)]).filter(
-        pl.col("activity_date") >= since)
-    return Activity(daily=daily, fresh=fresh.select(ACTIVITY_COLUMNS), fresh_from=fresh_from,
-                    rolled_through=max(d for d in (rolled, run_date) if d is not None))
+        pl.col("activity_date") >= since
+    )
+    return Activity(
+        daily=daily,
+        fresh=fresh.select(ACTIVITY_COLUMNS),
+        fresh_from=fresh_from,
+        rolled_through=max(d for d in (rolled, run_date) if d is not None),
+    )
 
 
-def as_of(frame: pl.DataFrame, table: str, cutoff: dt.datetime) -> pl.DataFrame:
-    """The table as the run date saw it: rows timed before the cutoff (the contract's time column),
-    and opportunities in the stage they had then (closed only if `closed_at` is before the cutoff)."""
+def as_of(frame: pl.DataFrame, table: str, end: dt.datetime) -> pl.DataFrame:
+    """The table as the run date saw it: rows timed before `end` (the contract's time column), and
+    opportunities in the stage they had then (closed only if `closed_at` is before `end`)."""
     time_col = TIME_COLUMNS.get(table)
     if time_col and time_col in frame.columns:
-        frame = frame.filter(pl.col(time_col) < cutoff)
+        frame = frame.filter(pl.col(time_col) < end)
     if table == "crm_opportunities":
-        closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") < cutoff)
+        closed = pl.col("closed_at").is_not_null() & (pl.col("closed_at") < end)
         frame = frame.with_columns(
             pl.when(closed).then(pl.col("stage")).otherwise(pl.lit("open")).alias("stage"),
-            pl.when(closed).then(pl.col("closed_at")).otherwise(None).alias("closed_at"))
+            pl.when(closed).then(pl.col("closed_at")).otherwise(None).alias("closed_at"),
+        )
     return frame

@@ -3,24 +3,46 @@
 A snapshot "as of day s" sees only rows timed before s + 1 day, 00:00 UTC. Fit features come
 from who the lead is (profile, account); engagement features from what it did in the windows
 before the snapshot (daily activity counts) and where it stands (status, age).
+
+Entry point: `build_night`, the feature rows of one night: labelled training snapshots, the
+leads as of the run date, and as of a week before (for velocity).
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
-SCORABLE_STATUSES = ["open", "working", "nurture"]
-PRODUCT_EVENTS = ["login", "document_created", "document_sent", "document_signed", "template_created",
-                  "teammate_invited", "integration_connected", "billing_page_viewed"]
-MARKETING_EVENTS = ["whitepaper_download", "webinar_registration", "webinar_attended", "pricing_page_view",
-                    "docs_page_view", "demo_request", "email_open", "email_click", "website_visit"]
-KNOWN_EVENTS = PRODUCT_EVENTS + MARKETING_EVENTS
+from leadscore.contract import (
+    COUNTRY_REGION,
+    EMAIL_RE,
+    MARKETING_EVENTS,
+    PRODUCT_EVENTS,
+    SCORABLE_STATUSES,
+    email_key,
+)
+from leadscore.errors import LeadscoreError
+from leadscore.settings import Settings
+from leadscore.tasks.extract import Inputs
+
 # How far back the engagement features look; the activity read must cover it.
 LOOKBACK_DAYS = 90
+# Velocity compares a lead's score with the score it had this many days before.
+VELOCITY_DAYS = 7
 
-FIT_FEATURES = ["seniority", "email_type", "employee_count", "sales_team_size", "industry", "region",
-                "is_target_account", "lead_source", "has_account"]
+FIT_FEATURES = [
+    "seniority",
+    "email_type",
+    "employee_count",
+    "sales_team_size",
+    "industry",
+    "region",
+    "is_target_account",
+    "lead_source",
+    "has_account",
+]
 ENGAGEMENT_FEATURES = (
     ["signed_up", "active_days_7d", "active_days_30d", "active_days_90d"]
     + [f"{e}_7d" for e in PRODUCT_EVENTS if e != "login"]
@@ -32,33 +54,66 @@ ENGAGEMENT_FEATURES = (
 )
 FEATURES = FIT_FEATURES + ENGAGEMENT_FEATURES
 # More of an action never lowers the score: these columns are constrained to be monotone.
-MONOTONE = {c: 1 for c in ENGAGEMENT_FEATURES
-            if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}} | {
+MONOTONE = {
+    c: 1
+    for c in ENGAGEMENT_FEATURES
+    if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}
+} | {
     # The more recent the last product activity, the better (never active: its own bin).
-    "product_days_ago": -1}
-
-REGIONS = {
-    "NA": ["US", "CA"],
-    "LATAM": ["MX", "BR", "AR", "CL", "CO", "PE", "UY", "CR", "PA", "EC"],
-    "EMEA": ["GB", "IE", "DE", "FR", "NL", "BE", "LU", "ES", "PT", "IT", "CH", "AT", "SE", "NO", "DK", "FI",
-             "PL", "CZ", "RO", "GR", "IL", "SA", "AE", "QA", "KW", "EG", "ZA", "NG", "KE", "TR", "HU"],
-    "APAC": ["IN", "CN", "JP", "KR", "AU", "NZ", "SG", "HK", "TW", "MY", "TH", "ID", "PH", "VN", "PK"],
+    "product_days_ago": -1
 }
-COUNTRY_REGION = {c: region for region, codes in REGIONS.items() for c in codes}
-PERSONAL_DOMAINS = {"gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com",
-                    "live.com", "msn.com", "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com",
-                    "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com", "126.com",
-                    "naver.com"}
-EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+PERSONAL_DOMAINS = {
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.ru",
+    "yandex.ru",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "naver.com",
+}
 
 # Title keywords by seniority, most senior first; titles in Arabic and Chinese script included.
 SENIORITY_PATTERNS = [
-    ("c_level", [r"\bchief\b", r"\bc[eoft]o\b", r"\bfounder\b", r"\bpresident\b", r"\bowner\b",
-                 r"general counsel", r"الرئيس التنفيذي", r"المؤسس", r"首席", r"总裁", r"创始人", r"董事长"]),
+    (
+        "c_level",
+        [
+            r"\bchief\b",
+            r"\bc[eoft]o\b",
+            r"\bfounder\b",
+            r"\bpresident\b",
+            r"\bowner\b",
+            r"general counsel",
+            r"الرئيس التنفيذي",
+            r"المؤسس",
+            r"首席",
+            r"总裁",
+            r"创始人",
+            r"董事长",
+        ],
+    ),
     ("vp", [r"\bvp\b", r"\bsvp\b", r"\bevp\b", r"vice president", r"نائب الرئيس", r"副总裁"]),
     ("director", [r"\bdirector\b", r"\bhead of\b", r"مدير العمليات", r"مدير عام", r"总监"]),
     ("manager", [r"\bmanager\b", r"\blead\b", r"\bsupervisor\b", r"مدير", r"经理", r"主管"]),
-    ("intern", [r"\bintern\b", r"\btrainee\b", r"\bstudent\b", r"summer analyst", r"متدرب", r"实习"]),
+    (
+        "intern",
+        [r"\bintern\b", r"\btrainee\b", r"\bstudent\b", r"summer analyst", r"متدرب", r"实习"],
+    ),
 ]
 
 
@@ -67,21 +122,22 @@ def seniority(title: pl.Expr) -> pl.Expr:
     lowered = title.str.to_lowercase().str.strip_chars()
     expr = pl.when(lowered.is_null() | (lowered == "")).then(pl.lit("unknown"))
     for level, patterns in SENIORITY_PATTERNS:
-        expr = expr.when(lowered.str.contains("|".join(f"(?:{p})" for p in patterns))).then(pl.lit(level))
+        expr = expr.when(lowered.str.contains("|".join(f"(?:{p})" for p in patterns))).then(
+            pl.lit(level)
+        )
     return expr.otherwise(pl.lit("individual"))
-
-
-def email_key(email: pl.Expr) -> pl.Expr:
-    """The key product users are joined on: case- and space-insensitive."""
-    return email.str.replace_all(r"\s", "").str.to_lowercase()
 
 
 def email_type(email: pl.Expr) -> pl.Expr:
     key = email_key(email)
     domain = key.str.split("@").list.last()
-    return (pl.when(~key.str.contains(EMAIL_RE)).then(pl.lit("malformed"))
-            .when(domain.is_in(sorted(PERSONAL_DOMAINS))).then(pl.lit("personal"))
-            .otherwise(pl.lit("corporate")))
+    return (
+        pl.when(~key.str.contains(EMAIL_RE))
+        .then(pl.lit("malformed"))
+        .when(domain.is_in(sorted(PERSONAL_DOMAINS)))
+        .then(pl.lit("personal"))
+        .otherwise(pl.lit("corporate"))
+    )
 
 
 def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
@@ -96,7 +152,11 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         pl.col("owner_id"),
         pl.col("name").alias("account_name"),
     )
-    country = pl.coalesce(pl.col("country"), pl.col("account_country")).str.to_uppercase().str.strip_chars()
+    country = (
+        pl.coalesce(pl.col("country"), pl.col("account_country"))
+        .str.to_uppercase()
+        .str.strip_chars()
+    )
     return (
         leads.join(acc, on="account_id", how="left")
         .with_columns(
@@ -104,69 +164,167 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
             email_type(pl.col("email")).alias("email_type"),
             email_key(pl.col("email")).alias("email_key"),
             country.alias("country_code"),
-            country.replace_strict(COUNTRY_REGION, default="other").fill_null("unknown").alias("region"),
+            country.replace_strict(COUNTRY_REGION, default="other")
+            .fill_null("unknown")
+            .alias("region"),
             pl.col("is_target_account").fill_null(False).cast(pl.Int8).alias("is_target_account"),
             pl.col("account_id").is_not_null().cast(pl.Int8).alias("has_account"),
             pl.col("industry").str.to_lowercase(),
         )
-        .select("lead_id", "account_id", "account_name", "owner_id", "created_at", "email_key", "country_code",
-                *FIT_FEATURES)
+        .select(
+            "lead_id",
+            "account_id",
+            "account_name",
+            "owner_id",
+            "created_at",
+            "email_key",
+            "country_code",
+            *FIT_FEATURES,
+        )
     )
 
 
 def _cutoffs(days: list[dt.date]) -> pl.DataFrame:
-    return pl.DataFrame({
-        "snapshot": days,
-        "cutoff": [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in days],
-    }, schema={"snapshot": pl.Date, "cutoff": pl.Datetime("us")})
+    return pl.DataFrame(
+        {
+            "snapshot": days,
+            "cutoff": [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in days],
+        },
+        schema={"snapshot": pl.Date, "cutoff": pl.Datetime("us")},
+    )
 
 
-def snapshot_frame(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportunities: pl.DataFrame,
-                   days: list[dt.date], horizon_days: int | None = None) -> pl.DataFrame:
+def snapshot_frame(
+    profiles: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    opportunities: pl.DataFrame,
+    days: list[dt.date],
+    horizon_days: int | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> pl.DataFrame:
     """Leads that exist and are scorable at each snapshot, with status, age and (optionally) label.
 
     Scorable: status open, working or nurture as of the snapshot (from the status history), and
     no opportunity created yet. The label, when `horizon_days` is given: an opportunity of the
-    lead is won in the `horizon_days` days after the snapshot.
+    lead is won in the `horizon_days` days after the snapshot. With `max_rows` (and labels), the
+    rows are a weighted sample of at most that many (see `downsample`), drawn before the profile
+    columns are joined: a night at a million leads never holds every snapshot row in full.
     """
-    snaps = _cutoffs(days)
-    base = profiles.join(snaps, how="cross").filter(pl.col("created_at") < pl.col("cutoff"))
-    changes = status_changes.select("lead_id", pl.col("changed_at").alias("cutoff"), "status",
-                                    pl.col("changed_at").alias("status_changed_at")).sort("cutoff")
+    leads = profiles.select("lead_id", "created_at")
+    base = (
+        pl.concat(
+            [
+                leads.filter(pl.col("created_at") < cutoff).with_columns(
+                    pl.lit(day).alias("snapshot"),
+                    pl.lit(cutoff, dtype=pl.Datetime("us")).alias("cutoff"),
+                )
+                for day, cutoff in _cutoffs(days).iter_rows()
+            ]
+        )
+        if days
+        else leads.clear().with_columns(
+            snapshot=pl.lit(None, pl.Date), cutoff=pl.lit(None, pl.Datetime("us"))
+        )
+    )
+    changes = status_changes.select(
+        "lead_id",
+        pl.col("changed_at").alias("cutoff"),
+        "status",
+        pl.col("changed_at").alias("status_changed_at"),
+    ).sort("cutoff")
     base = (
         base.sort("cutoff")
-        .join_asof(changes, on="cutoff", by="lead_id", strategy="backward", allow_exact_matches=False,
-                   check_sortedness=False)
+        .join_asof(
+            changes,
+            on="cutoff",
+            by="lead_id",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
         .with_columns(pl.col("status").fill_null("open"))
     )
-    first_opp = opportunities.filter(pl.col("lead_id").is_not_null()).group_by("lead_id").agg(
-        pl.col("created_at").min().alias("first_opp_at"))
+    first_opp = (
+        opportunities.filter(pl.col("lead_id").is_not_null())
+        .group_by("lead_id")
+        .agg(pl.col("created_at").min().alias("first_opp_at"))
+    )
     base = (
         base.join(first_opp, on="lead_id", how="left")
-        .filter(pl.col("status").is_in(SCORABLE_STATUSES)
-                & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff"))))
+        .filter(
+            pl.col("status").is_in(SCORABLE_STATUSES)
+            & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff")))
+        )
         .with_columns(
-            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400).alias("lead_age_days"),
+            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400).alias(
+                "lead_age_days"
+            ),
             # Since the last status change, or since creation for a lead never touched.
-            ((pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")).dt.total_seconds() / 86_400)
-            .alias("days_in_status"))
+            (
+                (
+                    pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")
+                ).dt.total_seconds()
+                / 86_400
+            ).alias("days_in_status"),
+        )
         .drop("first_opp_at", "status_changed_at")
     )
     if horizon_days is not None:
-        won = opportunities.filter((pl.col("stage") == "closed_won") & pl.col("lead_id").is_not_null()
-                                   & pl.col("closed_at").is_not_null()).select("lead_id", "closed_at")
+        won = opportunities.filter(
+            (pl.col("stage") == "closed_won")
+            & pl.col("lead_id").is_not_null()
+            & pl.col("closed_at").is_not_null()
+        ).select("lead_id", "closed_at")
         labels = (
-            base.select("lead_id", "snapshot", "cutoff").join(won, on="lead_id", how="inner")
-            .filter((pl.col("closed_at") >= pl.col("cutoff"))
-                    & (pl.col("closed_at") < pl.col("cutoff") + pl.duration(days=horizon_days)))
-            .select("lead_id", "snapshot").unique().with_columns(pl.lit(1, dtype=pl.Int8).alias("label"))
+            base.select("lead_id", "snapshot", "cutoff")
+            .join(won, on="lead_id", how="inner")
+            .filter(
+                (pl.col("closed_at") >= pl.col("cutoff"))
+                & (pl.col("closed_at") < pl.col("cutoff") + pl.duration(days=horizon_days))
+            )
+            .select("lead_id", "snapshot")
+            .unique()
+            .with_columns(pl.lit(1, dtype=pl.Int8).alias("label"))
         )
         base = base.join(labels, on=["lead_id", "snapshot"], how="left").with_columns(
-            pl.col("label").fill_null(0))
-    return base.sort("snapshot", "lead_id")
+            pl.col("label").fill_null(0)
+        )
+        if max_rows is not None:
+            base = downsample(base, max_rows, seed)
+    who = profiles.drop("created_at")
+    return base.join(who, on="lead_id", how="left").sort("snapshot", "lead_id")
 
 
-def engagement(activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
+def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
+    """At most `max_rows` labelled rows, weighted so that sums over them estimate sums over all.
+
+    Every positive is kept while positives fill at most half the sample (beyond that they are
+    sampled too); negatives are sampled to fill the rest. A kept row's weight is one over its
+    chance of being kept; rows that carry a `weight` already (a sample of a sample) keep it,
+    multiplied. The same rows and seed give the same sample.
+    """
+    weight = pl.col("weight") if "weight" in rows.columns else pl.lit(1.0)
+    if rows.height <= max_rows:
+        return rows.with_columns(weight.alias("weight"))
+    positives = rows.filter(pl.col("label") == 1)
+    negatives = rows.filter(pl.col("label") == 0)
+    parts = []
+    for part, room in ((positives, max_rows // 2), (negatives, None)):
+        keep = room if room is not None else max(1, max_rows - parts[0].height)
+        if part.height <= keep:
+            parts.append(part.with_columns(weight.alias("weight")))
+        else:
+            rate = keep / part.height
+            parts.append(
+                part.sample(n=keep, seed=seed).with_columns((weight / rate).alias("weight"))
+            )
+    return pl.concat(parts).sort("snapshot", "lead_id")
+
+
+def engagement(
+    activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFrame
+) -> pl.DataFrame:
     """Windowed activity counts per (lead, snapshot), from daily counts per lead and event.
 
     `activity`: lead_id, activity_date, event, events (one row per lead, day and event).
@@ -177,55 +335,177 @@ def engagement(activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFr
     for day in snapshots["snapshot"].unique().sort():
         rows = snapshots.filter(pl.col("snapshot") == day).select("lead_id", "snapshot", "cutoff")
         window = activity.filter(
-            (pl.col("activity_date") <= day) & (pl.col("activity_date") > day - dt.timedelta(days=LOOKBACK_DAYS))
+            (pl.col("activity_date") <= day)
+            & (pl.col("activity_date") > day - dt.timedelta(days=LOOKBACK_DAYS))
         ).with_columns(((pl.lit(day) - pl.col("activity_date")).dt.total_days()).alias("ago"))
         is_product = pl.col("event").is_in(PRODUCT_EVENTS)
         aggs = [
-            pl.col("activity_date").filter(is_product & (pl.col("ago") < w)).n_unique().alias(f"active_days_{w}d")
+            pl.col("activity_date")
+            .filter(is_product & (pl.col("ago") < w))
+            .n_unique()
+            .alias(f"active_days_{w}d")
             for w in (7, 30, 90)
         ]
         for e in PRODUCT_EVENTS:
             if e != "login":
-                aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < w)).sum()
-                         .alias(f"{e}_{w}d") for w in (7, 30, 90)]
+                aggs += [
+                    pl.col("events")
+                    .filter((pl.col("event") == e) & (pl.col("ago") < w))
+                    .sum()
+                    .alias(f"{e}_{w}d")
+                    for w in (7, 30, 90)
+                ]
             aggs.append(pl.col("ago").filter(pl.col("event") == e).min().alias(f"{e}_days_ago"))
-        aggs += [pl.col("events").filter((pl.col("event") == e) & (pl.col("ago") < 30)).sum().alias(f"{e}_30d")
-                 for e in MARKETING_EVENTS]
+        aggs += [
+            pl.col("events")
+            .filter((pl.col("event") == e) & (pl.col("ago") < 30))
+            .sum()
+            .alias(f"{e}_30d")
+            for e in MARKETING_EVENTS
+        ]
         aggs.append(pl.col("ago").filter(is_product).min().alias("product_days_ago"))
-        counts = window.join(rows.select("lead_id"), on="lead_id", how="semi").group_by("lead_id").agg(aggs)
+        counts = (
+            window.join(rows.select("lead_id"), on="lead_id", how="semi")
+            .group_by("lead_id")
+            .agg(aggs)
+        )
         out.append(rows.join(counts, on="lead_id", how="left"))
-    frame = pl.concat(out, how="diagonal_relaxed") if out else snapshots.select("lead_id", "snapshot", "cutoff")
+    frame = (
+        pl.concat(out, how="diagonal_relaxed")
+        if out
+        else snapshots.select("lead_id", "snapshot", "cutoff")
+    )
     count_cols = [c for c in frame.columns if c.endswith(("_7d", "_30d", "_90d"))]
     signups = users.group_by("lead_id").agg(pl.col("signed_up_at").min())
     return (
         frame.with_columns(pl.col(c).fill_null(0).cast(pl.Int32) for c in count_cols)
         .join(signups, on="lead_id", how="left")
-        .with_columns((pl.col("signed_up_at") < pl.col("cutoff")).fill_null(False).cast(pl.Int8).alias("signed_up"))
+        .with_columns(
+            (pl.col("signed_up_at") < pl.col("cutoff"))
+            .fill_null(False)
+            .cast(pl.Int8)
+            .alias("signed_up")
+        )
         .drop("signed_up_at", "cutoff")
     )
 
 
 def lifecycle(age_days: pl.Expr, active_days_30d: pl.Expr) -> pl.Expr:
     """Where a lead is in its life: a week-old lead with no product use yet is not a dead one."""
-    band = (pl.when(age_days < 3).then(pl.lit("0-2 days")).when(age_days < 8).then(pl.lit("3-7 days"))
-            .when(age_days < 31).then(pl.lit("8-30 days")).otherwise(pl.lit("31+ days")))
-    return pl.concat_str([band, pl.when(active_days_30d > 0).then(pl.lit("active")).otherwise(pl.lit("inactive"))],
-                         separator=", ")
+    band = (
+        pl.when(age_days < 3)
+        .then(pl.lit("0-2 days"))
+        .when(age_days < 8)
+        .then(pl.lit("3-7 days"))
+        .when(age_days < 31)
+        .then(pl.lit("8-30 days"))
+        .otherwise(pl.lit("31+ days"))
+    )
+    return pl.concat_str(
+        [band, pl.when(active_days_30d > 0).then(pl.lit("active")).otherwise(pl.lit("inactive"))],
+        separator=", ",
+    )
 
 
-def build(profiles: pl.DataFrame, status_changes: pl.DataFrame, opportunities: pl.DataFrame,
-          activity: pl.DataFrame, users: pl.DataFrame, days: list[dt.date],
-          horizon_days: int | None = None) -> pl.DataFrame:
-    """Feature rows for the scorable leads at each of `days` (and labels if `horizon_days`)."""
-    base = snapshot_frame(profiles, status_changes, opportunities, days, horizon_days)
+def build(
+    profiles: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    opportunities: pl.DataFrame,
+    activity: pl.DataFrame,
+    users: pl.DataFrame,
+    days: list[dt.date],
+    horizon_days: int | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Feature rows for the scorable leads at each of `days` (and labels if `horizon_days`; a
+    weighted sample of at most `max_rows` of them if given)."""
+    base = snapshot_frame(
+        profiles, status_changes, opportunities, days, horizon_days, max_rows, seed
+    )
     counts = engagement(activity, users, base.select("lead_id", "snapshot", "cutoff"))
     return base.join(counts, on=["lead_id", "snapshot"], how="left").with_columns(
-        lifecycle(pl.col("lead_age_days"), pl.col("active_days_30d")).alias("lifecycle"))
+        lifecycle(pl.col("lead_age_days"), pl.col("active_days_30d")).alias("lifecycle")
+    )
 
 
-def match_users(users: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
-    """Product users matched to leads by email, case- and space-insensitively."""
-    keyed = users.with_columns(email_key(pl.col("email")).alias("email_key"))
-    return keyed.join(profiles.select("lead_id", "email_key"), on="email_key", how="inner").select(
-        "lead_id", "user_id", "signed_up_at")
+@dataclass(frozen=True)
+class FeatureSet:
+    """One night's feature rows: `training` (labelled snapshots), `today` and `week_ago` (scorable
+    leads as of the run date and VELOCITY_DAYS before), and every lead's `profiles`."""
 
+    profiles: pl.DataFrame
+    training: pl.DataFrame
+    today: pl.DataFrame
+    week_ago: pl.DataFrame
+
+
+def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> FeatureSet:
+    """The feature rows of the night of `run_date`."""
+    t = inputs.tables
+    profiles = profile(t["crm_leads"], t["crm_accounts"])
+    first = profiles["created_at"].min()
+    days = snapshot_days(
+        run_date, first.date() if isinstance(first, dt.datetime) else run_date, settings
+    )
+
+    def rows(
+        on: list[dt.date], horizon: int | None = None, max_rows: int | None = None
+    ) -> pl.DataFrame:
+        return build(
+            profiles,
+            t["crm_lead_status_changes"],
+            t["crm_opportunities"],
+            inputs.activity.daily,
+            inputs.users,
+            on,
+            horizon,
+            max_rows,
+            settings.seed,
+        )
+
+    # The latest snapshots are the holdout; each part is a bounded, weighted sample.
+    train_days, holdout_days = split_snapshots(days, settings.holdout_share)
+    training = pl.concat(
+        [
+            rows(train_days, settings.horizon_days, settings.max_training_rows),
+            rows(holdout_days, settings.horizon_days, settings.max_holdout_rows),
+        ]
+    )
+    return FeatureSet(
+        profiles=profiles,
+        training=training,
+        today=rows([run_date]),
+        week_ago=rows([run_date - dt.timedelta(days=VELOCITY_DAYS)]),
+    )
+
+
+def snapshot_days(run_date: dt.date, first_day: dt.date, settings: Settings) -> list[dt.date]:
+    """Training snapshot days whose whole outcome window has ended by the run date, oldest first."""
+    last = run_date - dt.timedelta(days=settings.horizon_days)
+    days = []
+    day = last
+    while day >= first_day and len(days) < settings.max_snapshots:
+        days.append(day)
+        day -= dt.timedelta(days=settings.snapshot_every_days)
+    return sorted(days)
+
+
+def split_snapshots(
+    days: list[dt.date], holdout_share: float
+) -> tuple[list[dt.date], list[dt.date]]:
+    if len(days) < 2:
+        raise LeadscoreError(
+            f"not enough history to train: {len(days)} snapshot(s) with a known outcome; the "
+            "warehouse "
+            "needs leads older than the sales cycle plus two snapshot intervals"
+        )
+    n_hold = min(len(days) - 1, max(1, round(len(days) * holdout_share)))
+    return days[:-n_hold], days[-n_hold:]
+
+
+def first_activity_day(run_date: dt.date, settings: Settings) -> dt.date:
+    """The first day of activity the night's features can look at (the earliest possible
+    snapshot's lookback, with a week's margin)."""
+    earliest = snapshot_days(run_date, dt.date(1900, 1, 1), settings)
+    return (min(earliest) if earliest else run_date) - dt.timedelta(days=LOOKBACK_DAYS + 7)

@@ -1,53 +1,60 @@
-"""Report: the account roll-up and the run's Prefect artifacts (what a person reads in the UI)."""
+"""Report: the night's Prefect artifacts (what a person reads in the UI), with what SDRs made of
+the leads routed to them.
+
+Entry point: `report_night`, after the night is published.
+"""
+
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
 
-from tasks.train import warnings as train_warnings
+from leadscore.settings import Settings
+from leadscore.tasks.extract import Inputs
+from leadscore.tasks.publish import Night
+from leadscore.tasks.train import Candidate
+from leadscore.tasks.train import warnings as train_warnings
+from leadscore.warehouse import Warehouse
+
+AT_ROUTING_SCHEMA = {
+    "lead_id": pl.String,
+    "score_date": pl.Date,
+    "fit_score": pl.Float64,
+    "engagement_score": pl.Float64,
+}
 
 
-def account_scores(scores: pl.DataFrame, profiles: pl.DataFrame, week_ago: pl.DataFrame | None,
-                   run_id: str) -> pl.DataFrame:
-    """Per account: P(at least one lead closes), best lead, SDR-ready count, engagement and its trend.
-
-    Leads are treated as independent: 1 - prod(1 - p). `week_ago`: lead_id, engagement_score
-    as the same model scored the leads 7 days before (None on a first night).
-    """
-    with_account = scores.join(profiles.select("lead_id", "account_id"), on="lead_id").filter(
-        pl.col("account_id").is_not_null())
-    if week_ago is not None:
-        past = week_ago.join(profiles.select("lead_id", "account_id"), on="lead_id").group_by("account_id").agg(
-            pl.col("engagement_score").sum().alias("engagement_then"))
-    else:
-        past = pl.DataFrame(schema={"account_id": pl.String, "engagement_then": pl.Float64})
-    return (
-        with_account.sort(["score", "lead_id"], descending=[True, False])
-        .group_by("account_id", maintain_order=True)
-        .agg(
-            (1 - (1 - pl.col("close_probability")).product()).round(6).alias("close_probability"),
-            pl.col("lead_id").first().alias("best_lead_id"),
-            pl.col("score").first().alias("best_lead_score"),
-            pl.len().cast(pl.Int32).alias("scored_leads"),
-            pl.col("sdr_ready").sum().cast(pl.Int32).alias("sdr_ready_leads"),
-            pl.col("engagement_score").sum().round(1).alias("engagement_score"),
-            pl.col("score_date").first(),
-        )
-        .join(past, on="account_id", how="left")
-        .with_columns(
-            (pl.col("engagement_score") - pl.col("engagement_then").fill_null(0.0)).round(1).alias("engagement_trend"),
-            pl.lit(run_id).alias("run_id"),
-        )
-        .select("account_id", "score_date", "close_probability", "best_lead_id", "best_lead_score", "scored_leads",
-                "sdr_ready_leads", "engagement_score", "engagement_trend", "run_id")
-        .sort("account_id")
+def report_night(
+    wh: Warehouse,
+    night: Night,
+    candidate: Candidate,
+    inputs: Inputs,
+    counts: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Leave the night's artifacts on its Prefect run; return the run summary."""
+    # Every routing up to the run date, with the lead's points on its routing date.
+    routed = wh.read(
+        "select_routed_at_routing", {"run_date": night.run_date.isoformat()}, AT_ROUTING_SCHEMA
     )
+    fb = feedback(
+        routed,
+        routed,
+        inputs.tables["crm_lead_status_changes"],
+        inputs.tables["crm_opportunities"],
+        night.run_date,
+        settings.horizon_days,
+    )
+    return publish_artifacts(night, candidate, counts, fb)
 
 
-def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
-                     counts: dict[str, Any], fb: dict[str, Any]) -> str:
-    scores = night.scores
+def summary_markdown(
+    night: Night, candidate: Candidate, counts: dict[str, Any], fb: dict[str, Any]
+) -> str:
+    scores = night.routed.scores
+    registry, validation = night.registry, night.validation
     m = candidate.metrics
     b = m["baselines"]
     ready = scores.filter(pl.col("sdr_ready"))
@@ -55,28 +62,48 @@ def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None
         f"# leadscore night {night.run_date}",
         "",
         f"- run `{night.run_id}`; scoring model `{night.model_version}`",
-        f"- challenger `{candidate.scorer.version}`: **{registry['status'] if registry else '-'}**"
-        f" — {registry['status_reason'] if registry else ''}",
-        f"- scored leads: {scores.height:,}; SDR-ready: {ready.height:,} ({ready.height / max(scores.height, 1):.1%});"
-        f" newly routed: {counts.get('lead_routing', 0):,}; overflow: {counts.get('overflow', 0):,}",
-        f"- validation: {validation.expectations} expectations, {len(validation.errors)} errors,"
-        f" {len(validation.warnings)} warnings, {sum(f.height for f in validation.quarantine):,} rows quarantined"
-        f" ({validation.seconds:.1f}s); Data Docs: {validation.docs or 'off'}",
+        (
+            f"- challenger `{candidate.scorer.version}`: **{registry.status if registry else '-'}**"
+            f" — {registry.status_reason if registry else ''}"
+        ),
+        (
+            f"- scored leads: {scores.height:,}; SDR-ready: {ready.height:,} "
+            f"({ready.height / max(scores.height, 1):.1%});"
+            f" newly routed: {counts.get('lead_routing', 0):,}; overflow: "
+            f"{counts.get('overflow', 0):,}"
+        ),
+        (
+            f"- validation: {validation.expectations} expectations, {len(validation.errors)} "
+            "errors,"
+            f" {len(validation.warnings)} warnings, "
+            f"{sum(f.height for f in validation.quarantine):,} rows quarantined"
+            f" ({validation.seconds:.1f}s); Data Docs: {validation.docs or 'off'}"
+        ),
         *[f"  - warning: {f.line()}" for f in validation.warnings],
         "",
         "## Model on the time-ordered holdout",
         "",
         "| metric | challenger | fit only | hand rule | boosting |",
         "|---|---|---|---|---|",
-        f"| ROC AUC | {m['roc_auc']:.3f} | {b['fit_only']['roc_auc']:.3f} | {b['hand_rule']['roc_auc']:.3f} |"
-        f" {b['boosting']['roc_auc']:.3f} |",
-        f"| log loss | {m['log_loss']:.4f} | {b['fit_only']['log_loss']:.4f} | - | {b['boosting']['log_loss']:.4f} |",
+        (
+            f"| ROC AUC | {m['roc_auc']:.3f} | {b['fit_only']['roc_auc']:.3f} | "
+            f"{b['hand_rule']['roc_auc']:.3f} |"
+            f" {b['boosting']['roc_auc']:.3f} |"
+        ),
+        (
+            f"| log loss | {m['log_loss']:.4f} | {b['fit_only']['log_loss']:.4f} | - | "
+            f"{b['boosting']['log_loss']:.4f} |"
+        ),
         "",
-        f"PR AUC {m['pr_auc']:.3f}; Brier {m['brier']:.4f}; ECE {m['ece']:.4f}; top-decile lift"
-        f" {m['top_decile_lift']:.1f}x (captures {m['top_decile_capture']:.0%} of closes).",
-        f"SDR-ready on the holdout: {m.get('sdr_ready_share', 0):.1%} of leads, closing at"
-        f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
-        f" {m['fit_only_ready_share']:.1%} (practice: about 5%).",
+        (
+            f"PR AUC {m['pr_auc']:.3f}; Brier {m['brier']:.4f}; ECE {m['ece']:.4f}; top-decile lift"
+            f" {m['top_decile_lift']:.1f}x (captures {m['top_decile_capture']:.0%} of closes)."
+        ),
+        (
+            f"SDR-ready on the holdout: {m.get('sdr_ready_share', 0):.1%} of leads, closing at"
+            f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
+            f" {m['fit_only_ready_share']:.1%} (practice: about 5%)."
+        ),
         f"Kind: {m['kind_choice']}.",
         *[f"\n**Warning:** {w}" for w in train_warnings(candidate)],
         "",
@@ -87,39 +114,69 @@ def summary_markdown(night: Any, candidate: Any, registry: dict[str, Any] | None
     ]
     table = sorted(candidate.points_table, key=lambda r: -r["points"])[:25]
     for r in table:
-        lines.append(f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
-                     f" {'yes' if r['worth_scoring'] else 'no'} |")
-    overflow = night.overflow.group_by("team").len().sort("team")
-    lines += ["", "## Routing", "",
-              f"{counts.get('lead_routing', 0):,} leads routed tonight; overflow (no rep with room): "
-              + (", ".join(f"{t} {n}" for t, n in overflow.iter_rows()) or "none") + "."]
+        lines.append(
+            f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
+            f" {'yes' if r['worth_scoring'] else 'no'} |"
+        )
+    overflow = night.routed.overflow.group_by("team").len().sort("team")
+    lines += [
+        "",
+        "## Routing",
+        "",
+        f"{counts.get('lead_routing', 0):,} leads routed tonight; overflow (no rep with room): "
+        + (", ".join(f"{t} {n}" for t, n in overflow.iter_rows()) or "none")
+        + ".",
+    ]
     lines += feedback_markdown(fb)
     return "\n".join(lines)
 
 
-def publish_artifacts(night: Any, candidate: Any, registry: dict[str, Any] | None, validation: Any,
-                      counts: dict[str, Any], fb: dict[str, Any]) -> dict[str, Any]:
+def publish_artifacts(
+    night: Night, candidate: Candidate, counts: dict[str, Any], fb: dict[str, Any]
+) -> dict[str, Any]:
     """Create the run's Prefect artifacts; return the run summary."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=summary_markdown(night, candidate, registry, validation, counts, fb),
-                             key="leadscore-night", description=f"leadscore night {night.run_date}")
-    queue = (night.scores.filter(pl.col("sdr_ready")).sort("priority", descending=True).head(50)
-             .select("lead_id", "team", "score", "velocity", "priority", "top_reasons"))
-    create_table_artifact(table=queue.to_dicts(), key="leadscore-queue", description="Top of tonight's SDR queue")
+    scores, registry, validation = night.routed.scores, night.registry, night.validation
+    create_markdown_artifact(
+        markdown=summary_markdown(night, candidate, counts, fb),
+        key="leadscore-night",
+        description=f"leadscore night {night.run_date}",
+    )
+    queue = (
+        scores.filter(pl.col("sdr_ready"))
+        .sort("priority", descending=True)
+        .head(50)
+        .select("lead_id", "team", "score", "velocity", "priority", "top_reasons")
+    )
+    create_table_artifact(
+        table=queue.to_dicts(), key="leadscore-queue", description="Top of tonight's SDR queue"
+    )
     return {
-        "run_id": night.run_id, "run_date": str(night.run_date), "model_version": night.model_version,
-        "challenger": candidate.scorer.version, "challenger_status": registry["status"] if registry else None,
-        "scored": night.scores.height, "sdr_ready": int(night.scores["sdr_ready"].sum()),
-        "routed": counts.get("lead_routing", 0), "overflow": counts.get("overflow", 0),
-        "scores_changed": counts.get("scores_changed"), "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
+        "run_id": night.run_id,
+        "run_date": str(night.run_date),
+        "model_version": night.model_version,
+        "challenger": candidate.scorer.version,
+        "challenger_status": registry.status if registry else None,
+        "scored": scores.height,
+        "sdr_ready": int(scores["sdr_ready"].sum()),
+        "routed": counts.get("lead_routing", 0),
+        "overflow": counts.get("overflow", 0),
+        "scores_changed": counts.get("scores_changed"),
+        "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
         "validation": validation.summary() | {"failures": len(validation.failures)},
         "feedback": fb,
     }
 
 
-def feedback(routed: pl.DataFrame, at_routing: pl.DataFrame, status_changes: pl.DataFrame,
-             opportunities: pl.DataFrame, run_date: Any, horizon_days: int) -> dict[str, Any]:
+def feedback(
+    routed: pl.DataFrame,
+    at_routing: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    opportunities: pl.DataFrame,
+    run_date: dt.date,
+    horizon_days: int,
+) -> dict[str, Any]:
     """What SDRs made of the leads routed to them, as of the run date.
 
     `routed`: lead_routing rows (lead_id, score_date); `at_routing`: lead_score_history rows of
@@ -130,39 +187,66 @@ def feedback(routed: pl.DataFrame, at_routing: pl.DataFrame, status_changes: pl.
     """
     if routed.is_empty():
         return {"routed": 0}
-    latest = (status_changes.sort("changed_at").group_by("lead_id").agg(pl.col("status").last()))
-    won = opportunities.filter(pl.col("stage") == "closed_won").group_by("lead_id").agg(
-        pl.col("closed_at").min().alias("won_at"))
-    frame = (
-        routed.select("lead_id", "score_date").unique("lead_id", keep="first")
-        .join(latest, on="lead_id", how="left").with_columns(pl.col("status").fill_null("open"))
-        .join(won, on="lead_id", how="left")
-        .join(at_routing.select("lead_id", "score_date", "fit_score", "engagement_score"),
-              on=["lead_id", "score_date"], how="left")
+    latest = status_changes.sort("changed_at").group_by("lead_id").agg(pl.col("status").last())
+    won = (
+        opportunities.filter(pl.col("stage") == "closed_won")
+        .group_by("lead_id")
+        .agg(pl.col("closed_at").min().alias("won_at"))
     )
-    shares = {s: round(float((frame["status"] == s).mean()), 4) for s in
-              ("open", "working", "qualified", "nurture", "disqualified")}
-    matured = frame.filter(pl.col("score_date") <= pl.lit(run_date) - pl.duration(days=horizon_days))
-    closed_in_cycle = matured.filter(pl.col("won_at").is_not_null() & (
-        pl.col("won_at") < pl.col("score_date").cast(pl.Datetime("us")) + pl.duration(days=horizon_days + 1)))
+    frame = (
+        routed.select("lead_id", "score_date")
+        .unique("lead_id", keep="first")
+        .join(latest, on="lead_id", how="left")
+        .with_columns(pl.col("status").fill_null("open"))
+        .join(won, on="lead_id", how="left")
+        .join(
+            at_routing.select("lead_id", "score_date", "fit_score", "engagement_score"),
+            on=["lead_id", "score_date"],
+            how="left",
+        )
+    )
+    shares = {
+        s: round(float((frame["status"] == s).mean()), 4)
+        for s in ("open", "working", "qualified", "nurture", "disqualified")
+    }
+    matured = frame.filter(
+        pl.col("score_date") <= pl.lit(run_date) - pl.duration(days=horizon_days)
+    )
+    closed_in_cycle = matured.filter(
+        pl.col("won_at").is_not_null()
+        & (
+            pl.col("won_at")
+            < pl.col("score_date").cast(pl.Datetime("us")) + pl.duration(days=horizon_days + 1)
+        )
+    )
     fit_median = frame["fit_score"].median()
     eng_median = frame["engagement_score"].median()
-    weak = frame.filter((pl.col("fit_score") < fit_median) & (pl.col("engagement_score") < eng_median))
-    weak_disqualified = float((weak["status"] == "disqualified").sum() / frame.height) if frame.height else 0.0
+    weak = frame.filter(
+        (pl.col("fit_score") < fit_median) & (pl.col("engagement_score") < eng_median)
+    )
+    weak_disqualified = (
+        float((weak["status"] == "disqualified").sum() / frame.height) if frame.height else 0.0
+    )
     out = {
         "routed": frame.height,
         "status_shares": shares,
         "matured": matured.height,
-        "close_rate_in_cycle": round(closed_in_cycle.height / matured.height, 4) if matured.height else None,
+        "close_rate_in_cycle": round(closed_in_cycle.height / matured.height, 4)
+        if matured.height
+        else None,
         "disqualified_poor_fit_low_engagement": round(weak_disqualified, 4),
     }
     warnings = []
     if out["close_rate_in_cycle"] is not None and not 0.10 <= out["close_rate_in_cycle"] <= 0.15:
-        warnings.append(f"routed leads close at {out['close_rate_in_cycle']:.1%} within {horizon_days} days "
-                        f"(target 10-15%)")
+        warnings.append(
+            f"routed leads close at {out['close_rate_in_cycle']:.1%} within {horizon_days} days "
+            f"(target 10-15%)"
+        )
     if weak_disqualified > 0.05:
-        warnings.append(f"{weak_disqualified:.1%} of routed leads were poor fit and low engagement and were "
-                        f"disqualified by SDRs (above 5%): scoring needs retuning")
+        warnings.append(
+            f"{weak_disqualified:.1%} of routed leads were poor fit and low engagement and were "
+            f"disqualified by SDRs (above 5%): scoring needs retuning"
+        )
     out["warnings"] = warnings
     return out
 
@@ -171,10 +255,24 @@ def feedback_markdown(fb: dict[str, Any]) -> list[str]:
     if not fb.get("routed"):
         return ["", "## SDR feedback", "", "No routed leads yet."]
     shares = ", ".join(f"{k} {v:.0%}" for k, v in fb["status_shares"].items())
-    rate = f"{fb['close_rate_in_cycle']:.1%}" if fb["close_rate_in_cycle"] is not None else "not known yet"
-    return ["", "## SDR feedback", "",
-            f"{fb['routed']:,} routed leads: {shares}.",
-            f"Close rate within the cycle of the {fb['matured']:,} routed long enough ago: {rate} (target 10-15%).",
-            f"Disqualified although poor fit and low engagement: {fb['disqualified_poor_fit_low_engagement']:.1%}"
-            f" of routed leads (warning above 5%).",
-            *[f"\n**Warning:** {w}" for w in fb["warnings"]]]
+    rate = (
+        f"{fb['close_rate_in_cycle']:.1%}"
+        if fb["close_rate_in_cycle"] is not None
+        else "not known yet"
+    )
+    return [
+        "",
+        "## SDR feedback",
+        "",
+        f"{fb['routed']:,} routed leads: {shares}.",
+        (
+            f"Close rate within the cycle of the {fb['matured']:,} routed long enough ago: {rate} "
+            "(target 10-15%)."
+        ),
+        (
+            "Disqualified although poor fit and low engagement: "
+            f"{fb['disqualified_poor_fit_low_engagement']:.1%}"
+            f" of routed leads (warning above 5%)."
+        ),
+        *[f"\n**Warning:** {w}" for w in fb["warnings"]],
+    ]

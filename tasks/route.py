@@ -7,7 +7,11 @@ no rep can take waits in the team's overflow (shown in v_sdr_queue) and is tried
 night. A lead is routed once per SDR-ready episode, and again only when it fell below the
 threshold, crossed it again, and its last routing is older than `reroute_after_days`. The
 follow-up deadline counts clock hours, or working hours of the team's calendar (`[sla]`).
+
+Entry point: `route_leads`, which reads what routing remembers between nights from the warehouse
+it is handed, gives every scored lead its team, and routes tonight's newly SDR-ready leads.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from leadscore.contract import COUNTRY_REGION, SOURCE_COLUMNS
 from leadscore.errors import LeadscoreError
-from leadscore.settings import read_toml
-from tasks.features import COUNTRY_REGION
+from leadscore.settings import Settings, read_toml
+from leadscore.tasks.score import SCORE_COLUMNS
+from leadscore.warehouse import Warehouse
 
 RULE_KEYS = {"name", "team", "region", "country", "segment", "industry", "target_account"}
 SLA_KEYS = {"business_hours", "opens", "closes", "days", "timezone", "holidays", "team_timezones"}
@@ -29,7 +35,7 @@ WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 @dataclass(frozen=True)
 class Sla:
-    """When a routed lead's follow-up is due: `hours` after routing, of clock time or of working time.
+    """When a routed lead's follow-up is due: `hours` after routing, of clock or working time.
 
     With `business_hours`, only the time between `opens` and `closes` on working days that are not
     holidays counts, in the team's time zone (else `timezone`). Times in and out are naive UTC.
@@ -63,21 +69,28 @@ class Sla:
                     remaining -= closes - begin
             day += dt.timedelta(days=1)
             now = dt.datetime.combine(day, dt.time(), zone)
-        raise LeadscoreError("routing file [sla]: no working hours in five years (check days and holidays)")
+        raise LeadscoreError(
+            "routing file [sla]: no working hours in five years (check days and holidays)"
+        )
 
 
 @dataclass(frozen=True)
 class Rules:
+    """The routing file, checked: team rules in order, segments, regions, the follow-up deadline,
+    and after how many days a lead that became SDR-ready again may be routed again."""
+
     rules: list[dict[str, Any]]
     segments: dict[str, tuple[int, int]]
     regions: dict[str, str]
     sla: Sla = Sla()
+    reroute_after_days: int = 30
 
 
-def load_rules(path: Path, sla_hours: float = 48) -> Rules:
+def load_rules(path: Path, sla_hours: float = 48, reroute_after_days: int = 30) -> Rules:
     """Read and check the routing file; a mistake names the file, the rule and the key.
 
-    `sla_hours` (setting `sla_hours`): how long after routing a follow-up is due.
+    `sla_hours` (setting `sla_hours`): how long after routing a follow-up is due;
+    `reroute_after_days` (setting `reroute_after_days`): see `candidates`.
     """
     data = read_toml(path, "routing")
     rules = data.get("rules") or []
@@ -88,14 +101,24 @@ def load_rules(path: Path, sla_hours: float = 48) -> Rules:
         label = rule.get("name", f"rule {i}")
         unknown = set(rule) - RULE_KEYS
         if unknown:
-            raise LeadscoreError(f"routing file {path}: {label}: unknown key(s) {', '.join(sorted(unknown))}")
+            raise LeadscoreError(
+                f"routing file {path}: {label}: unknown key(s) {', '.join(sorted(unknown))}"
+            )
         if not rule.get("team"):
             raise LeadscoreError(f"routing file {path}: {label}: no team")
         for seg in rule.get("segment", []):
             if seg not in segments and seg != "unknown":
-                raise LeadscoreError(f"routing file {path}: {label}: segment {seg!r} is not in [segments]")
+                raise LeadscoreError(
+                    f"routing file {path}: {label}: segment {seg!r} is not in [segments]"
+                )
     regions = COUNTRY_REGION | {k.upper(): v for k, v in (data.get("regions") or {}).items()}
-    return Rules(rules=rules, segments=segments, regions=regions, sla=load_sla(path, data.get("sla") or {}, sla_hours))
+    return Rules(
+        rules=rules,
+        segments=segments,
+        regions=regions,
+        sla=load_sla(path, data.get("sla") or {}, sla_hours),
+        reroute_after_days=reroute_after_days,
+    )
 
 
 def load_sla(path: Path, table: dict[str, Any], hours: float) -> Sla:
@@ -109,14 +132,20 @@ def load_sla(path: Path, table: dict[str, Any], hours: float) -> Sla:
         try:
             return dt.time.fromisoformat(str(table[key])) if key in table else default
         except ValueError:
-            raise LeadscoreError(f"{where}: {key} = {table[key]!r} is not a time of day (HH:MM)") from None
+            raise LeadscoreError(
+                f"{where}: {key} = {table[key]!r} is not a time of day (HH:MM)"
+            ) from None
 
     opens, closes = clock("opens", dt.time(9)), clock("closes", dt.time(17))
     if opens >= closes:
-        raise LeadscoreError(f"{where}: opens ({opens:%H:%M}) must be before closes ({closes:%H:%M})")
+        raise LeadscoreError(
+            f"{where}: opens ({opens:%H:%M}) must be before closes ({closes:%H:%M})"
+        )
     names = [str(d).lower()[:3] for d in table.get("days", WEEKDAYS[:5])]
     if not names or any(n not in WEEKDAYS for n in names):
-        raise LeadscoreError(f"{where}: days must name weekdays (mon ... sun), got {table.get('days')!r}")
+        raise LeadscoreError(
+            f"{where}: days must name weekdays (mon ... sun), got {table.get('days')!r}"
+        )
     try:
         holidays = frozenset(dt.date.fromisoformat(str(d)) for d in table.get("holidays", []))
     except ValueError:
@@ -128,9 +157,16 @@ def load_sla(path: Path, table: dict[str, Any], hours: float) -> Sla:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise LeadscoreError(f"{where}: {key}: unknown time zone {zone!r}") from None
-    return Sla(hours=hours, business_hours=bool(table.get("business_hours", False)), opens=opens, closes=closes,
-               days=frozenset(WEEKDAYS.index(n) for n in names), timezone=timezone,
-               holidays=holidays, team_timezones=zones)
+    return Sla(
+        hours=hours,
+        business_hours=bool(table.get("business_hours", False)),
+        opens=opens,
+        closes=closes,
+        days=frozenset(WEEKDAYS.index(n) for n in names),
+        timezone=timezone,
+        holidays=holidays,
+        team_timezones=zones,
+    )
 
 
 def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl.Expr:
@@ -141,9 +177,13 @@ def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl
 
 
 def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """lead_id, team, rule for leads with country_code, employee_count, industry, is_target_account."""
+    """lead_id, team, rule of leads (country_code, employee_count, industry, is_target_account)."""
     frame = leads.with_columns(
-        pl.col("country_code").cast(pl.String).replace_strict(rules.regions, default="other").fill_null("unknown").alias("_region"),
+        pl.col("country_code")
+        .cast(pl.String)
+        .replace_strict(rules.regions, default="other")
+        .fill_null("unknown")
+        .alias("_region"),
         segment(pl.col("employee_count"), rules.segments).alias("_segment"),
         pl.col("industry").cast(pl.String).str.to_lowercase().alias("_industry"),
         pl.col("is_target_account").cast(pl.Boolean).fill_null(False).alias("_target"),
@@ -151,8 +191,12 @@ def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     team, name = pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
     for i, rule in reversed(list(enumerate(rules.rules, 1))):
         cond = pl.lit(True)
-        for key, column in (("region", "_region"), ("country", "country_code"), ("segment", "_segment"),
-                            ("industry", "_industry")):
+        for key, column in (
+            ("region", "_region"),
+            ("country", "country_code"),
+            ("segment", "_segment"),
+            ("industry", "_industry"),
+        ):
             if key in rule:
                 cond = cond & pl.col(column).is_in([str(v) for v in rule[key]])
         if "target_account" in rule:
@@ -162,40 +206,124 @@ def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     return frame.select("lead_id", team.alias("team"), name.alias("rule"))
 
 
-def candidates(ready: pl.DataFrame, history: pl.DataFrame, run_date: dt.date, reroute_after_days: int) -> pl.DataFrame:
+def candidates(
+    ready: pl.DataFrame, history: pl.DataFrame, run_date: dt.date, reroute_after_days: int
+) -> pl.DataFrame:
     """SDR-ready leads not yet routed in their current episode, highest priority first.
 
-    `ready`: lead_id, sdr_ready_since, priority, ... ; `history`: lead_routing (lead_id, score_date).
+    `ready`: lead_id, sdr_ready_since, priority, ...;
+    `history`: lead_routing (lead_id, score_date).
     """
     last = history.group_by("lead_id").agg(pl.col("score_date").max().alias("last_routed"))
     recent = run_date - dt.timedelta(days=reroute_after_days)
     return (
         ready.join(last, on="lead_id", how="left")
-        .filter(pl.col("last_routed").is_null()
-                | ((pl.col("last_routed") < pl.col("sdr_ready_since")) & (pl.col("last_routed") <= recent)))
+        .filter(
+            pl.col("last_routed").is_null()
+            | (
+                (pl.col("last_routed") < pl.col("sdr_ready_since"))
+                & (pl.col("last_routed") <= recent)
+            )
+        )
         .drop("last_routed")
         .sort(["priority", "lead_id"], descending=[True, False])
     )
 
 
-def route_night(scores: pl.DataFrame, leads: pl.DataFrame, teams: pl.DataFrame, history: pl.DataFrame,
-                reps: pl.DataFrame, pointers: dict[str, str], run_date: dt.date, sla: Sla, reroute_after_days: int,
-                run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+@dataclass(frozen=True)
+class RoutingState:
+    """What routing remembers between nights: earlier routings (lead_routing), the reps (sdr_reps),
+    and each team's round-robin pointer (its last rep)."""
+
+    history: pl.DataFrame
+    reps: pl.DataFrame
+    pointers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Tonight's scores with each lead's team, the new lead_routing rows, the round-robin pointers
+    after tonight, and the SDR-ready leads no rep had room for."""
+
+    scores: pl.DataFrame
+    routing: pl.DataFrame
+    pointers: dict[str, str]
+    overflow: pl.DataFrame
+
+
+HISTORY_SCHEMA = {
+    "lead_id": pl.String,
+    "account_id": pl.String,
+    "rep_id": pl.String,
+    "team": pl.String,
+    "score_date": pl.Date,
+    "routed_at": pl.Datetime,
+}
+
+
+def read_state(wh: Warehouse) -> RoutingState:
+    """The routing state as stored before tonight (empty before a first night)."""
+    history = wh.read_if_exists("lead_routing", "select_routing_history", schema=HISTORY_SCHEMA)
+    pointers = wh.read_if_exists(
+        "routing_state",
+        "select_routing_state",
+        schema={"team": pl.String, "last_rep_id": pl.String},
+    )
+    reps = wh.read("select_sdr_reps", schema=SOURCE_COLUMNS["sdr_reps"])
+    return RoutingState(history, reps, dict(pointers.iter_rows()))
+
+
+def route_leads(
+    wh: Warehouse,
+    scores: pl.DataFrame,
+    profiles: pl.DataFrame,
+    run_date: dt.date,
+    settings: Settings,
+    run_id: str,
+) -> Routed:
+    """Give every scored lead its team, and route tonight's due SDR-ready leads to reps."""
+    rules = load_rules(settings.routing_path, settings.sla_hours, settings.reroute_after_days)
+    teams = assign_teams(profiles, rules)
+    with_team = scores.join(teams.select("lead_id", "team"), on="lead_id", how="left").select(
+        SCORE_COLUMNS
+    )
+    leads = profiles.select("lead_id", "account_id", "owner_id").join(
+        teams.select("lead_id", "rule"), on="lead_id", how="left"
+    )
+    routing, pointers, overflow = route_night(
+        with_team, leads, read_state(wh), rules, run_date, run_id
+    )
+    return Routed(with_team, routing, pointers, overflow)
+
+
+def route_night(
+    scores: pl.DataFrame,
+    leads: pl.DataFrame,
+    state: RoutingState,
+    rules: Rules,
+    run_date: dt.date,
+    run_id: str,
+) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
     """Route tonight's SDR-ready leads that are due (see `candidates`), in priority order.
 
-    `scores`: tonight's scores (lead_id, sdr_ready, sdr_ready_since, priority, score);
-    `leads`: lead_id, account_id, owner_id; `teams`: lead_id, rule (from `assign_teams`);
-    `history`, `reps`, `pointers`: as stored in the warehouse before tonight.
+    `scores`: tonight's scores (lead_id, team, sdr_ready, sdr_ready_since, priority, score);
+    `leads`: lead_id, account_id, owner_id, rule (the routing rule that chose its team).
+    Returns the new lead_routing rows, the updated round-robin pointers, and the overflow.
     """
-    ready = (scores.filter(pl.col("sdr_ready"))
-             .join(leads.select("lead_id", "account_id", "owner_id"), on="lead_id", how="left")
-             .join(teams.select("lead_id", "rule"), on="lead_id", how="left"))
-    todo = candidates(ready, history, run_date, reroute_after_days)
-    return route(todo, reps, history, pointers, run_date, sla, run_id)
+    ready = scores.filter(pl.col("sdr_ready")).join(leads, on="lead_id", how="left")
+    todo = candidates(ready, state.history, run_date, rules.reroute_after_days)
+    return route(todo, state.reps, state.history, state.pointers, run_date, rules.sla, run_id)
 
 
-def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointers: dict[str, str],
-          run_date: dt.date, sla: Sla, run_id: str) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
+def route(
+    todo: pl.DataFrame,
+    reps: pl.DataFrame,
+    history: pl.DataFrame,
+    pointers: dict[str, str],
+    run_date: dt.date,
+    sla: Sla,
+    run_id: str,
+) -> tuple[pl.DataFrame, dict[str, str], pl.DataFrame]:
     """Assign reps to `todo` (lead_id, account_id, owner_id, team, score, in priority order).
 
     `history`: earlier lead_routing rows (lead_id, account_id, rep_id, score_date, routed_at).
@@ -204,14 +332,20 @@ def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointer
     active = reps.filter(pl.col("active"))
     capacity = dict(zip(active["rep_id"], active["daily_capacity"], strict=True))
     team_of = dict(zip(active["rep_id"], active["team"], strict=True))
-    for rep, n in history.filter(pl.col("score_date") == run_date).group_by("rep_id").len().iter_rows():
+    for rep, n in (
+        history.filter(pl.col("score_date") == run_date).group_by("rep_id").len().iter_rows()
+    ):
         if rep in capacity:
             capacity[rep] -= n
     by_team: dict[str, list[str]] = {}
     for rep in sorted(capacity):
         by_team.setdefault(team_of[rep], []).append(rep)
-    account_rep = {a: r for a, r in history.filter(pl.col("account_id").is_not_null())
-                   .sort("routed_at").select("account_id", "rep_id").iter_rows()}
+    account_rep = dict(
+        history.filter(pl.col("account_id").is_not_null())
+        .sort("routed_at")
+        .select("account_id", "rep_id")
+        .iter_rows()
+    )
     pointers = dict(pointers)
     routed_at = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     rows, overflow = [], []
@@ -224,7 +358,11 @@ def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointer
             rep, rule = account_rep[account], "account_rep"
         else:
             team_reps = by_team.get(lead["team"], [])
-            start = team_reps.index(pointers[lead["team"]]) + 1 if pointers.get(lead["team"]) in team_reps else 0
+            start = (
+                team_reps.index(pointers[lead["team"]]) + 1
+                if pointers.get(lead["team"]) in team_reps
+                else 0
+            )
             for k in range(len(team_reps)):
                 candidate = team_reps[(start + k) % len(team_reps)]
                 if capacity[candidate] > 0:
@@ -237,14 +375,35 @@ def route(todo: pl.DataFrame, reps: pl.DataFrame, history: pl.DataFrame, pointer
         capacity[rep] -= 1
         if account:
             account_rep[account] = rep
-        rows.append({
-            "lead_id": lead["lead_id"], "routed_at": routed_at, "score_date": run_date, "account_id": account,
-            # An owner or earlier rep may sit in another team: the lead follows the rep.
-            "team": team_of[rep], "rep_id": rep, "rule": rule, "score": float(lead["score"]),
-            "sla_due_at": sla.due(routed_at, team_of[rep]), "run_id": run_id,
-        })
-    schema = {"lead_id": pl.String, "routed_at": pl.Datetime("us"), "score_date": pl.Date, "account_id": pl.String,
-              "team": pl.String, "rep_id": pl.String, "rule": pl.String, "score": pl.Float64,
-              "sla_due_at": pl.Datetime("us"), "run_id": pl.String}
-    return (pl.DataFrame(rows, schema=schema), pointers,
-            pl.DataFrame(overflow, schema={"lead_id": pl.String, "team": pl.String}))
+        rows.append(
+            {
+                "lead_id": lead["lead_id"],
+                "routed_at": routed_at,
+                "score_date": run_date,
+                "account_id": account,
+                # An owner or earlier rep may sit in another team: the lead follows the rep.
+                "team": team_of[rep],
+                "rep_id": rep,
+                "rule": rule,
+                "score": float(lead["score"]),
+                "sla_due_at": sla.due(routed_at, team_of[rep]),
+                "run_id": run_id,
+            }
+        )
+    schema = {
+        "lead_id": pl.String,
+        "routed_at": pl.Datetime("us"),
+        "score_date": pl.Date,
+        "account_id": pl.String,
+        "team": pl.String,
+        "rep_id": pl.String,
+        "rule": pl.String,
+        "score": pl.Float64,
+        "sla_due_at": pl.Datetime("us"),
+        "run_id": pl.String,
+    }
+    return (
+        pl.DataFrame(rows, schema=schema),
+        pointers,
+        pl.DataFrame(overflow, schema={"lead_id": pl.String, "team": pl.String}),
+    )

@@ -1,19 +1,34 @@
 """Score: close probability, points split into fit and engagement, velocity, SDR readiness and
-readable reasons, for every scorable lead. Data in, data out.
+readable reasons, for every scorable lead, and the account roll-up. Data in, data out.
+
+Entry point: `score_leads`, which reads yesterday's scores from the warehouse it is handed (to
+carry SDR-ready episodes over) and scores tonight's feature rows. Routing adds each lead's team.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from tasks.features import ENGAGEMENT_FEATURES, FEATURES, FIT_FEATURES, lifecycle
-from tasks.train import Scorer
+from leadscore.tasks.features import (
+    ENGAGEMENT_FEATURES,
+    FEATURES,
+    FIT_FEATURES,
+    VELOCITY_DAYS,
+    FeatureSet,
+    lifecycle,
+)
+from leadscore.tasks.train import Scorer
+from leadscore.warehouse import Warehouse
 
-VELOCITY_DAYS = 7
-ZERO_ACTIVITY = {c: 0 for c in ENGAGEMENT_FEATURES
-                 if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}}
+ZERO_ACTIVITY = {
+    c: 0
+    for c in ENGAGEMENT_FEATURES
+    if c not in {"lead_age_days", "lifecycle", "status", "days_in_status", "product_days_ago"}
+}
 
 
 def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
@@ -23,8 +38,14 @@ def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
     eng_idx = [FEATURES.index(c) for c in ENGAGEMENT_FEATURES]
     fit = np.round(points[:, fit_idx].sum(axis=1), 1)
     eng = np.round(points[:, eng_idx].sum(axis=1), 1)
-    return pl.DataFrame({"lead_id": rows["lead_id"], "fit_score": fit, "engagement_score": eng,
-                         "score": np.round(fit + eng, 1)})
+    return pl.DataFrame(
+        {
+            "lead_id": rows["lead_id"],
+            "fit_score": fit,
+            "engagement_score": eng,
+            "score": np.round(fit + eng, 1),
+        }
+    )
 
 
 def at_creation(rows: pl.DataFrame) -> pl.DataFrame:
@@ -45,31 +66,81 @@ def velocity(today: pl.DataFrame, week_ago: pl.DataFrame, created: pl.DataFrame)
     """
     return (
         today.select("lead_id", "score", "lead_age_days")
-        .join(week_ago.select("lead_id", pl.col("score").alias("score_then")), on="lead_id", how="left")
-        .join(created.select("lead_id", pl.col("score").alias("score_created")), on="lead_id", how="left")
+        .join(
+            week_ago.select("lead_id", pl.col("score").alias("score_then")),
+            on="lead_id",
+            how="left",
+        )
+        .join(
+            created.select("lead_id", pl.col("score").alias("score_created")),
+            on="lead_id",
+            how="left",
+        )
         .with_columns(
             pl.when(pl.col("score_then").is_not_null())
             .then((pl.col("score") - pl.col("score_then")) / VELOCITY_DAYS)
-            .otherwise((pl.col("score") - pl.col("score_created")) / pl.col("lead_age_days").clip(lower_bound=1.0))
+            .otherwise(
+                (pl.col("score") - pl.col("score_created"))
+                / pl.col("lead_age_days").clip(lower_bound=1.0)
+            )
             .round(2)
-            .alias("velocity"))
+            .alias("velocity")
+        )
         .select("lead_id", "velocity")
     )
 
 
-def score_night(scorer: Scorer, today: pl.DataFrame, week_ago: pl.DataFrame, previous: pl.DataFrame,
-                run_date: dt.date, teams: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    """The night's lead_scores rows.
+@dataclass(frozen=True)
+class Scored:
+    """Tonight's lead scores (every column of lead_scores but `team`) and account roll-up."""
 
-    `today` / `week_ago`: feature rows as of the run date and 7 days before.
+    scores: pl.DataFrame
+    accounts: pl.DataFrame
+    model_version: str
+
+
+def score_leads(
+    wh: Warehouse, feats: FeatureSet, scorer: Scorer, run_date: dt.date, run_id: str
+) -> Scored:
+    """Score tonight's scorable leads with `scorer`, and roll them up by account."""
+    previous = wh.read_if_exists(
+        "lead_score_history",
+        "select_previous_scores",
+        {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
+        PREVIOUS_SCHEMA,
+    )
+    scores = score_night(scorer, feats.today, feats.week_ago, previous, run_date, run_id)
+    week_ago = points_frame(scorer, feats.week_ago) if feats.week_ago.height else None
+    return Scored(scores, account_scores(scores, feats.profiles, week_ago, run_id), scorer.version)
+
+
+PREVIOUS_SCHEMA = {"lead_id": pl.String, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date}
+
+
+def score_night(
+    scorer: Scorer,
+    today: pl.DataFrame,
+    week_ago: pl.DataFrame,
+    previous: pl.DataFrame,
+    run_date: dt.date,
+    run_id: str,
+) -> pl.DataFrame:
+    """The night's lead_scores rows, but their team.
+
+    `today` / `week_ago`: feature rows as of the run date and VELOCITY_DAYS before.
     `previous`: yesterday's lead_score_history rows (lead_id, sdr_ready, sdr_ready_since).
-    `teams`: lead_id, team from the routing rules.
     """
     pts = points_frame(scorer, today).with_columns(today["lead_age_days"].alias("lead_age_days"))
-    then = points_frame(scorer, week_ago) if week_ago.height else pts.clear().select("lead_id", "score")
+    then = (
+        points_frame(scorer, week_ago)
+        if week_ago.height
+        else pts.clear().select("lead_id", "score")
+    )
     created = points_frame(scorer, at_creation(today))
     threshold = scorer.scale.threshold_points
-    prev = previous.select("lead_id", pl.col("sdr_ready").alias("was_ready"), pl.col("sdr_ready_since").alias("since"))
+    prev = previous.select(
+        "lead_id", pl.col("sdr_ready").alias("was_ready"), pl.col("sdr_ready_since").alias("since")
+    )
     created_day = today.select("lead_id", pl.col("created_at").dt.date().alias("created_day"))
     frame = (
         pts.join(velocity(pts, then, created), on="lead_id", how="left")
@@ -80,17 +151,27 @@ def score_night(scorer: Scorer, today: pl.DataFrame, week_ago: pl.DataFrame, pre
         .join(prev, on="lead_id", how="left")
         .join(created_day, on="lead_id", how="left")
         .with_columns(
-            pl.when(pl.col("sdr_ready") & pl.col("was_ready").fill_null(False) & pl.col("since").is_not_null())
+            pl.when(
+                pl.col("sdr_ready")
+                & pl.col("was_ready").fill_null(False)
+                & pl.col("since").is_not_null()
+            )
             .then(pl.col("since"))
-            .when(pl.col("sdr_ready")).then(pl.lit(run_date))
-            .otherwise(None).alias("sdr_ready_since"),
+            .when(pl.col("sdr_ready"))
+            .then(pl.lit(run_date))
+            .otherwise(None)
+            .alias("sdr_ready_since"),
         )
         .with_columns(
-            (pl.col("sdr_ready_since") - pl.col("created_day")).dt.total_days().cast(pl.Int32).alias("days_to_sdr_ready"),
+            (pl.col("sdr_ready_since") - pl.col("created_day"))
+            .dt.total_days()
+            .cast(pl.Int32)
+            .alias("days_to_sdr_ready"),
             # A lead that got here fast comes first: a week of its pace, on top of its score.
-            (pl.col("score") + VELOCITY_DAYS * pl.col("velocity").clip(lower_bound=0)).round(1).alias("priority"),
+            (pl.col("score") + VELOCITY_DAYS * pl.col("velocity").clip(lower_bound=0))
+            .round(1)
+            .alias("priority"),
         )
-        .join(teams, on="lead_id", how="left")
         .with_columns(
             pl.lit(run_date).alias("score_date"),
             pl.Series("top_reasons", reasons(scorer, today)),
@@ -98,28 +179,113 @@ def score_night(scorer: Scorer, today: pl.DataFrame, week_ago: pl.DataFrame, pre
             pl.lit(run_id).alias("run_id"),
         )
     )
-    return frame.select(SCORE_COLUMNS).sort("lead_id")
+    return frame.select(SCORED_COLUMNS).sort("lead_id")
 
 
-SCORE_COLUMNS = ["lead_id", "score_date", "close_probability", "score", "fit_score", "engagement_score", "velocity",
-                 "priority", "sdr_ready", "sdr_ready_since", "days_to_sdr_ready", "team", "top_reasons",
-                 "model_version", "run_id"]
+# The columns of lead_scores and lead_score_history; routing adds the team.
+SCORE_COLUMNS = [
+    "lead_id",
+    "score_date",
+    "close_probability",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "velocity",
+    "priority",
+    "sdr_ready",
+    "sdr_ready_since",
+    "days_to_sdr_ready",
+    "team",
+    "top_reasons",
+    "model_version",
+    "run_id",
+]
+SCORED_COLUMNS = [c for c in SCORE_COLUMNS if c != "team"]
+
+
+def account_scores(
+    scores: pl.DataFrame, profiles: pl.DataFrame, week_ago: pl.DataFrame | None, run_id: str
+) -> pl.DataFrame:
+    """Per account: P(at least one lead closes), best lead, SDR-ready count, engagement, trend.
+
+    Leads are treated as independent: 1 - prod(1 - p). `week_ago`: lead_id, engagement_score
+    as the same model scored the leads 7 days before (None on a first night).
+    """
+    with_account = scores.join(profiles.select("lead_id", "account_id"), on="lead_id").filter(
+        pl.col("account_id").is_not_null()
+    )
+    if week_ago is not None:
+        past = (
+            week_ago.join(profiles.select("lead_id", "account_id"), on="lead_id")
+            .group_by("account_id")
+            .agg(pl.col("engagement_score").sum().alias("engagement_then"))
+        )
+    else:
+        past = pl.DataFrame(schema={"account_id": pl.String, "engagement_then": pl.Float64})
+    return (
+        with_account.sort(["score", "lead_id"], descending=[True, False])
+        .group_by("account_id", maintain_order=True)
+        .agg(
+            (1 - (1 - pl.col("close_probability")).product()).round(6).alias("close_probability"),
+            pl.col("lead_id").first().alias("best_lead_id"),
+            pl.col("score").first().alias("best_lead_score"),
+            pl.len().cast(pl.Int32).alias("scored_leads"),
+            pl.col("sdr_ready").sum().cast(pl.Int32).alias("sdr_ready_leads"),
+            pl.col("engagement_score").sum().round(1).alias("engagement_score"),
+            pl.col("score_date").first(),
+        )
+        .join(past, on="account_id", how="left")
+        .with_columns(
+            (pl.col("engagement_score") - pl.col("engagement_then").fill_null(0.0))
+            .round(1)
+            .alias("engagement_trend"),
+            pl.lit(run_id).alias("run_id"),
+        )
+        .select(
+            "account_id",
+            "score_date",
+            "close_probability",
+            "best_lead_id",
+            "best_lead_score",
+            "scored_leads",
+            "sdr_ready_leads",
+            "engagement_score",
+            "engagement_trend",
+            "run_id",
+        )
+        .sort("account_id")
+    )
 
 
 # ---- reasons, in the words a sales rep uses
-SENIORITY_WORDS = {"c_level": "C-level", "vp": "VP", "director": "Director", "manager": "Manager",
-                   "individual": "Individual contributor", "intern": "Intern or student", "unknown": "No job title"}
+SENIORITY_WORDS = {
+    "c_level": "C-level",
+    "vp": "VP",
+    "director": "Director",
+    "manager": "Manager",
+    "individual": "Individual contributor",
+    "intern": "Intern or student",
+    "unknown": "No job title",
+}
 ACTION_WORDS = {
-    "document_created": ("Created", "document"), "document_sent": ("Sent", "document"),
-    "document_signed": ("Signed", "document"), "template_created": ("Created", "template"),
-    "teammate_invited": ("Invited", "teammate"), "integration_connected": ("Connected", "integration"),
+    "document_created": ("Created", "document"),
+    "document_sent": ("Sent", "document"),
+    "document_signed": ("Signed", "document"),
+    "template_created": ("Created", "template"),
+    "teammate_invited": ("Invited", "teammate"),
+    "integration_connected": ("Connected", "integration"),
     "billing_page_viewed": ("Viewed billing", "time"),
 }
 MARKETING_WORDS = {
-    "whitepaper_download": "whitepaper download", "webinar_registration": "webinar registration",
-    "webinar_attended": "webinar attended", "pricing_page_view": "pricing page view",
-    "docs_page_view": "docs page view", "demo_request": "demo request", "email_open": "email open",
-    "email_click": "email click", "website_visit": "site visit",
+    "whitepaper_download": "whitepaper download",
+    "webinar_registration": "webinar registration",
+    "webinar_attended": "webinar attended",
+    "pricing_page_view": "pricing page view",
+    "docs_page_view": "docs page view",
+    "demo_request": "demo request",
+    "email_open": "email open",
+    "email_click": "email click",
+    "website_visit": "site visit",
 }
 
 
@@ -138,11 +304,17 @@ def phrase(feature: str, row: dict) -> str:
     value = row.get(feature)
     if feature == "seniority":
         word = SENIORITY_WORDS.get(value, value)
-        return f"{word} at a target account" if row.get("is_target_account") and value in {"c_level", "vp", "director"} \
+        return (
+            f"{word} at a target account"
+            if row.get("is_target_account") and value in {"c_level", "vp", "director"}
             else (f"{word} title" if value not in {"unknown", "individual", "intern"} else word)
+        )
     if feature == "email_type":
-        return {"corporate": "Corporate email", "personal": "Personal email address",
-                "malformed": "Email address looks invalid"}.get(value, str(value))
+        return {
+            "corporate": "Corporate email",
+            "personal": "Personal email address",
+            "malformed": "Email address looks invalid",
+        }.get(value, str(value))
     if feature == "employee_count":
         return "Company size unknown" if value is None else f"Company of {int(value):,} employees"
     if feature == "sales_team_size":
@@ -161,25 +333,45 @@ def phrase(feature: str, row: dict) -> str:
         return "Signed up for the product" if value else "Has not signed up for the product"
     if feature == "lead_age_days":
         days = int(value)
-        return "New lead, created today" if days == 0 else f"New lead, {_plural(days, 'day')} old" if days <= 14 \
+        return (
+            "New lead, created today"
+            if days == 0
+            else f"New lead, {_plural(days, 'day')} old"
+            if days <= 14
             else f"Lead is {days} days old"
+        )
     if feature == "days_in_status":
         days = int(value)
-        status = {"open": "untouched", "working": "worked by an SDR", "nurture": "in nurture"}.get(row.get("status"), "")
+        status = {"open": "untouched", "working": "worked by an SDR", "nurture": "in nurture"}.get(
+            row.get("status"), ""
+        )
         span = "less than a day" if days == 0 else _plural(days, "day")
         return f"{status.capitalize()} for {span}" if status else f"{span} in status"
     if feature == "product_days_ago":
-        return "Never used the product" if value is None else f"Last used the product{_ago(int(value))}"
+        return (
+            "Never used the product"
+            if value is None
+            else f"Last used the product{_ago(int(value))}"
+        )
     if feature == "lifecycle":
         age, activity = str(value).split(", ")
-        return f"{'Using the product' if activity == 'active' else 'No product use'} in the first {age}" \
-            if not age.startswith("31") else f"{'Still using' if activity == 'active' else 'Not using'} the product after a month"
+        active = activity == "active"
+        if age.startswith("31"):
+            return f"{'Still using' if active else 'Not using'} the product after a month"
+        return f"{'Using the product' if active else 'No product use'} in the first {age}"
     if feature == "status":
-        return {"open": "Not contacted yet", "working": "An SDR is working it", "nurture": "In nurture"}.get(value, value)
+        return {
+            "open": "Not contacted yet",
+            "working": "An SDR is working it",
+            "nurture": "In nurture",
+        }.get(value, value)
     if feature.startswith("active_days_"):
         window = feature.rsplit("_", 1)[1][:-1]
-        return (f"Came back on {_plural(int(value), 'day')} in the last {window} days" if value
-                else f"No product activity in the last {window} days")
+        return (
+            f"Came back on {_plural(int(value), 'day')} in the last {window} days"
+            if value
+            else f"No product activity in the last {window} days"
+        )
     event, window = feature.rsplit("_", 1)
     days = int(window[:-1])
     n = int(value or 0)
@@ -191,18 +383,32 @@ def phrase(feature: str, row: dict) -> str:
         recency = row.get(f"{event}_days_ago")
         if n == 1:
             return f"{verb} {_plural(1, noun)}{_ago(recency)}"
-        return f"{verb} {n} {noun}s {period}" + (f" (last{_ago(recency)})" if recency is not None else "")
+        return f"{verb} {n} {noun}s {period}" + (
+            f" (last{_ago(recency)})" if recency is not None else ""
+        )
     if event in MARKETING_WORDS:
-        return f"{_plural(n, MARKETING_WORDS[event])} {period}" if n else f"No {MARKETING_WORDS[event]}s {period}"
+        return (
+            f"{_plural(n, MARKETING_WORDS[event])} {period}"
+            if n
+            else f"No {MARKETING_WORDS[event]}s {period}"
+        )
     return f"{feature}: {value}"
 
 
-def reasons(scorer: Scorer, rows: pl.DataFrame, strongest: int = 3, weakest: int = 2, min_points: float = 2.0) -> list[str]:
+def reasons(
+    scorer: Scorer,
+    rows: pl.DataFrame,
+    strongest: int = 3,
+    weakest: int = 2,
+    min_points: float = 2.0,
+) -> list[str]:
     """The factors that move each lead's score most against an average lead, strongest first."""
     points = scorer.points(rows)
     deviation = points - np.asarray(scorer.scale.reference)
     names = list(FEATURES)
-    records = rows.select([c for c in rows.columns if c in set(FEATURES) or c.endswith("_days_ago")]).to_dicts()
+    records = rows.select(
+        [c for c in rows.columns if c in set(FEATURES) or c.endswith("_days_ago")]
+    ).to_dicts()
     out = []
     for i, row in enumerate(records):
         d = deviation[i]
@@ -217,4 +423,3 @@ def reasons(scorer: Scorer, rows: pl.DataFrame, strongest: int = 3, weakest: int
         parts = [f"{d[names.index(c)]:+.0f} {phrase(c, row)}" for c in chosen]
         out.append("; ".join(parts) if parts else "Close to an average lead")
     return out
-

@@ -1,10 +1,14 @@
 """Train: a calibrated scorecard on past snapshots, its points scale, its evaluation, and the
-champion/challenger decision. Data in, data out: the registry rows are written by publish.
+champion/challenger decision. The registry row is written by publish.
+
+Entry point: `train_night`, which fits tonight's challenger, reads the champion from the
+warehouse it is handed, and says which model scores tonight.
 
 The holdout is the latest snapshots (time-ordered), never used to fit. The model that scores is
 the one fitted on the training snapshots only, so the next night's champion comparison is made
 on snapshots it has not seen.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,52 +21,33 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from leadscore import __version__
+from leadscore import code_version
 from leadscore.errors import LeadscoreError
+from leadscore.models import CloseProbabilityModel
+from leadscore.run import logger
 from leadscore.settings import Settings
-from models import CloseProbabilityModel
-from tasks.features import FEATURES, FIT_FEATURES, MONOTONE
+from leadscore.tasks.features import (
+    FEATURES,
+    FIT_FEATURES,
+    MONOTONE,
+    downsample,
+    split_snapshots,
+)
+from leadscore.warehouse import Warehouse
 
 # A points rule as commonly set by hand in marketing automation tools: the baseline to beat.
 HAND_RULE = {
-    "demo_request_30d": 20, "pricing_page_view_30d": 10, "webinar_attended_30d": 8,
-    "whitepaper_download_30d": 5, "email_click_30d": 3, "email_open_30d": 1, "website_visit_30d": 1,
-    "signed_up": 15, "document_created_30d": 5,
+    "demo_request_30d": 20,
+    "pricing_page_view_30d": 10,
+    "webinar_attended_30d": 8,
+    "whitepaper_download_30d": 5,
+    "email_click_30d": 3,
+    "email_open_30d": 1,
+    "website_visit_30d": 1,
+    "signed_up": 15,
+    "document_created_30d": 5,
 }
 HAND_RULE_PROFILE = {"c_level": 20, "vp": 15, "director": 10, "manager": 5}
-
-
-def snapshot_days(run_date: dt.date, first_day: dt.date, settings: Settings) -> list[dt.date]:
-    """Snapshot days whose whole outcome window has ended by the run date, newest first."""
-    last = run_date - dt.timedelta(days=settings.horizon_days)
-    days = []
-    day = last
-    while day >= first_day and len(days) < settings.max_snapshots:
-        days.append(day)
-        day -= dt.timedelta(days=settings.snapshot_every_days)
-    return sorted(days)
-
-
-def split_snapshots(days: list[dt.date], holdout_share: float) -> tuple[list[dt.date], list[dt.date]]:
-    if len(days) < 2:
-        raise LeadscoreError(
-            f"not enough history to train: {len(days)} snapshot(s) with a known outcome; the warehouse "
-            "needs leads older than the sales cycle plus two snapshot intervals")
-    n_hold = min(len(days) - 1, max(1, round(len(days) * holdout_share)))
-    return days[:-n_hold], days[-n_hold:]
-
-
-def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
-    """Keep every positive; sample negatives to fit `max_rows`, weighting them back up."""
-    if rows.height <= max_rows:
-        return rows.with_columns(pl.lit(1.0).alias("weight"))
-    positives = rows.filter(pl.col("label") == 1)
-    negatives = rows.filter(pl.col("label") == 0)
-    keep = max(1, max_rows - positives.height)
-    rate = keep / negatives.height
-    sampled = negatives.sample(n=keep, seed=seed)
-    return pl.concat([positives.with_columns(pl.lit(1.0).alias("weight")),
-                      sampled.with_columns(pl.lit(1.0 / rate).alias("weight"))]).sort("snapshot", "lead_id")
 
 
 @dataclass
@@ -76,8 +61,13 @@ class Scale:
     reference: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "floor": self.floor, "threshold_points": self.threshold_points,
-                "threshold_logit": self.threshold_logit, "reference": self.reference}
+        return {
+            "factor": self.factor,
+            "floor": self.floor,
+            "threshold_points": self.threshold_points,
+            "threshold_logit": self.threshold_logit,
+            "reference": self.reference,
+        }
 
 
 @dataclass
@@ -96,14 +86,23 @@ class Scorer:
         return self.model.predict_proba(X.select(FEATURES))[:, 1]
 
     def artifact(self) -> str:
-        return json.dumps({"model": self.model.to_dict(), "scale": self.scale.to_dict(), "features": FEATURES,
-                           "fit_features": FIT_FEATURES}, sort_keys=True)
+        return json.dumps(
+            {
+                "model": self.model.to_dict(),
+                "scale": self.scale.to_dict(),
+                "features": FEATURES,
+                "fit_features": FIT_FEATURES,
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_artifact(cls, text: str, sha256: str, version: str) -> Scorer:
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest != sha256:
-            raise LeadscoreError(f"model_registry.artifact of {version}: checksum mismatch, refusing to load")
+            raise LeadscoreError(
+                f"model_registry.artifact of {version}: checksum mismatch, refusing to load"
+            )
         data = json.loads(text)
         if data["features"] != FEATURES:
             raise LeadscoreError(f"model {version} was trained on other features; retrain it")
@@ -120,17 +119,28 @@ def fit_scale(model: CloseProbabilityModel, holdout: pl.DataFrame, settings: Set
     base_min = model.intercept_ + sum(floor)
     X = holdout.select(FEATURES)
     logit = model.intercept_ + model.contributions(X).sum(axis=1)
-    threshold = precision_threshold(logit, holdout["label"].to_numpy(), holdout["weight"].to_numpy(),
-                                    settings.target_close_rate)
+    threshold = precision_threshold(
+        logit, holdout["label"].to_numpy(), holdout["weight"].to_numpy(), settings.target_close_rate
+    )
     if threshold <= base_min:
-        raise LeadscoreError("degenerate model: the SDR-ready threshold is at the lowest possible score")
+        raise LeadscoreError(
+            "degenerate model: the SDR-ready threshold is at the lowest possible score"
+        )
     factor = settings.threshold_points / (threshold - base_min)
-    reference = (factor * (model.contributions(X) - np.asarray(floor))).mean(axis=0)
-    return Scale(factor=float(factor), floor=floor, threshold_points=settings.threshold_points,
-                 threshold_logit=float(threshold), reference=[float(r) for r in reference])
+    points = factor * (model.contributions(X) - np.asarray(floor))
+    reference = np.average(points, axis=0, weights=holdout["weight"].to_numpy())
+    return Scale(
+        factor=float(factor),
+        floor=floor,
+        threshold_points=settings.threshold_points,
+        threshold_logit=float(threshold),
+        reference=[float(r) for r in reference],
+    )
 
 
-def precision_threshold(score: np.ndarray, label: np.ndarray, weight: np.ndarray, target: float) -> float:
+def precision_threshold(
+    score: np.ndarray, label: np.ndarray, weight: np.ndarray, target: float
+) -> float:
     """The lowest score s such that rows scoring >= s have a (weighted) positive rate >= target."""
     order = np.argsort(-score, kind="stable")
     s, y, w = score[order], label[order], weight[order]
@@ -143,45 +153,80 @@ def precision_threshold(score: np.ndarray, label: np.ndarray, weight: np.ndarray
     return float(s[ok[-1]])
 
 
-def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-count bins of the predicted probability."""
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10, weight: np.ndarray | None = None) -> float:
+    """Expected calibration error over equal-count bins of the predicted probability (rows
+    weighted by `weight`, where the holdout is a weighted sample)."""
+    w = np.ones_like(p) if weight is None else weight
     order = np.argsort(p)
     total = 0.0
     for part in np.array_split(order, bins):
         if part.size:
-            total += abs(p[part].mean() - y[part].mean()) * part.size / p.size
+            gap = np.average(p[part], weights=w[part]) - np.average(y[part], weights=w[part])
+            total += abs(gap) * w[part].sum() / w.sum()
     return float(total)
 
 
-def evaluate(p: np.ndarray, y: np.ndarray, sdr_ready: np.ndarray | None = None) -> dict[str, Any]:
-    """Holdout metrics: ranking, calibration, lift and capture."""
+def evaluate(
+    p: np.ndarray,
+    y: np.ndarray,
+    sdr_ready: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Holdout metrics: ranking, calibration, lift and capture; `weight` undoes a sample."""
     p = np.clip(p, 1e-6, 1 - 1e-6)
-    base = y.mean()
-    top = np.argsort(-p)[: max(1, p.size // 10)]
-    deciles = []
-    for part in np.array_split(np.argsort(p), 10):
-        if part.size:
-            deciles.append({"predicted": round(float(p[part].mean()), 4), "observed": round(float(y[part].mean()), 4),
-                            "rows": int(part.size)})
+    w = np.ones_like(p) if weight is None else weight
+    sampled = None if weight is None or bool(np.all(weight == 1)) else weight  # as sklearn takes it
+
+    def share(rows: np.ndarray) -> float:
+        return float(np.average(y[rows], weights=w[rows]))
+
+    base = float(np.average(y, weights=w))
+    order = np.argsort(-p)
+    # The top tenth of the leads (by weight), best first.
+    top = order[: max(1, int(np.searchsorted(np.cumsum(w[order]), 0.1 * w.sum(), side="right")))]
+    deciles = [
+        {
+            "predicted": round(float(np.average(p[part], weights=w[part])), 4),
+            "observed": round(share(part), 4),
+            "rows": int(part.size),
+        }
+        for part in np.array_split(np.argsort(p), 10)
+        if part.size
+    ]
+    won = float((y * w).sum())
     out = {
-        "rows": int(y.size), "positives": int(y.sum()), "base_rate": float(base),
-        "roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "ece": ece(p, y), "calibration_by_decile": deciles,
-        "top_decile_lift": float(y[top].mean() / base) if base else None,
-        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else None,
+        "rows": int(y.size),
+        "positives": int(y.sum()),
+        "base_rate": base,
+        "roc_auc": float(roc_auc_score(y, p, sample_weight=sampled)),
+        "pr_auc": float(average_precision_score(y, p, sample_weight=sampled)),
+        "brier": float(brier_score_loss(y, p, sample_weight=sampled)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1], sample_weight=sampled)),
+        "ece": ece(p, y, weight=w),
+        "calibration_by_decile": deciles,
+        "top_decile_lift": share(top) / base if base else None,
+        "top_decile_capture": float((y[top] * w[top]).sum() / won) if won else None,
     }
     if sdr_ready is not None and sdr_ready.any():
-        out["sdr_ready_share"] = float(sdr_ready.mean())
-        out["sdr_ready_close_rate"] = float(y[sdr_ready].mean())
-        out["sdr_ready_lift"] = float(y[sdr_ready].mean() / base) if base else None
-        out["sdr_ready_capture"] = float(y[sdr_ready].sum() / y.sum()) if y.sum() else None
+        out["sdr_ready_share"] = float(np.average(sdr_ready, weights=w))
+        out["sdr_ready_close_rate"] = share(sdr_ready)
+        out["sdr_ready_lift"] = share(sdr_ready) / base if base else None
+        out["sdr_ready_capture"] = float((y[sdr_ready] * w[sdr_ready]).sum() / won) if won else None
     return out
+
+
+def sample_weight(rows: pl.DataFrame) -> np.ndarray | None:
+    """The rows' weights where they are a weighted sample; None where each row stands for itself."""
+    if "weight" not in rows.columns or bool((rows["weight"] == 1.0).all()):
+        return None
+    return rows["weight"].to_numpy()
 
 
 def hand_rule_points(X: pl.DataFrame) -> np.ndarray:
     expr = sum(pl.col(c).cast(pl.Float64) * w for c, w in HAND_RULE.items())
-    expr = expr + pl.col("seniority").replace_strict(HAND_RULE_PROFILE, default=0, return_dtype=pl.Float64)
+    expr = expr + pl.col("seniority").replace_strict(
+        HAND_RULE_PROFILE, default=0, return_dtype=pl.Float64
+    )
     expr = expr + pl.col("is_target_account").cast(pl.Float64) * 10
     expr = expr - (pl.col("email_type") == "personal").cast(pl.Float64) * 10
     return X.select(expr.alias("points"))["points"].to_numpy()
@@ -206,11 +251,20 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
     """Fit tonight's challenger on labelled snapshot rows, evaluate it on the latest snapshots."""
     days = sorted(rows["snapshot"].unique().to_list())
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
-    train = downsample(rows.filter(pl.col("snapshot").is_in(train_days)), settings.max_training_rows, settings.seed)
-    holdout = rows.filter(pl.col("snapshot").is_in(holdout_days)).with_columns(pl.lit(1.0).alias("weight"))
+    train = downsample(
+        rows.filter(pl.col("snapshot").is_in(train_days)), settings.max_training_rows, settings.seed
+    )
+    # A holdout sampled by the features stage keeps its weights.
+    holdout = downsample(
+        rows.filter(pl.col("snapshot").is_in(holdout_days)),
+        settings.max_holdout_rows,
+        settings.seed,
+    )
     if train["label"].n_unique() < 2 or holdout["label"].sum() == 0:
-        raise LeadscoreError(f"not enough closed deals to train: {int(train['label'].sum())} in training snapshots, "
-                             f"{int(holdout['label'].sum())} in the holdout")
+        raise LeadscoreError(
+            f"not enough closed deals to train: {int(train['label'].sum())} in training snapshots, "
+            f"{int(holdout['label'].sum())} in the holdout"
+        )
     y_train, w_train = train["label"].to_numpy(), train["weight"].to_numpy()
     model = CloseProbabilityModel(kind="scorecard", monotone=MONOTONE, random_state=settings.seed)
     model.fit(train.select(FEATURES), y_train, sample_weight=w_train)
@@ -221,48 +275,87 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
     points = scorer.points(holdout)
     sdr_ready = points.sum(axis=1) >= settings.threshold_points
     fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
-    metrics = evaluate(p_hold, y_hold, sdr_ready)
-    metrics["fit_only_ready_share"] = float((points[:, fit_idx].sum(axis=1) >= settings.threshold_points).mean())
-    metrics["threshold_probability"] = float(1 / (1 + np.exp(-(model.calibration_[0] * scale.threshold_logit
-                                                                 + model.calibration_[1]))))
+    w_hold = holdout["weight"].to_numpy()
+    metrics = evaluate(p_hold, y_hold, sdr_ready, w_hold)
+    metrics["fit_only_ready_share"] = float(
+        np.average(points[:, fit_idx].sum(axis=1) >= settings.threshold_points, weights=w_hold)
+    )
+    metrics["threshold_probability"] = float(
+        1 / (1 + np.exp(-(model.calibration_[0] * scale.threshold_logit + model.calibration_[1])))
+    )
     metrics["baselines"] = baselines(train, holdout, settings)
     metrics["kind_choice"] = kind_choice(metrics)
     artifact = scorer.artifact()
     sha = hashlib.sha256(artifact.encode()).hexdigest()
     scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
-    return Candidate(scorer, train_days, holdout_days, train.height, holdout.height, metrics,
-                     points_table(scorer, holdout), artifact, sha)
+    return Candidate(
+        scorer,
+        train_days,
+        holdout_days,
+        train.height,
+        holdout.height,
+        metrics,
+        points_table(scorer, holdout),
+        artifact,
+        sha,
+    )
 
 
 def baselines(train: pl.DataFrame, holdout: pl.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The base rate, a fit-only model, a hand-weighted points rule, and gradient boosting."""
+    """The base rate, a fit-only model, a hand-weighted points rule, and gradient boosting.
+
+    The fitted baselines learn from a smaller weighted sample of the training rows (every
+    positive kept, `baseline_rows` in all): they are yardsticks, and gradient boosting on the
+    whole training set cost more than the scorecard itself.
+    """
+    base_rate = float(np.average(train["label"].to_numpy(), weights=train["weight"].to_numpy()))
+    train = downsample(train, settings.baseline_rows, settings.seed)
     y, w = train["label"].to_numpy(), train["weight"].to_numpy()
-    y_hold = holdout["label"].to_numpy()
-    base = float(np.average(y, weights=w))
-    out: dict[str, Any] = {"base_rate": {"roc_auc": 0.5, "log_loss": float(log_loss(y_hold, np.full(y_hold.size, base),
-                                                                                   labels=[0, 1]))}}
+    y_hold, w_hold = holdout["label"].to_numpy(), sample_weight(holdout)
+    out: dict[str, Any] = {
+        "base_rate": {
+            "roc_auc": 0.5,
+            "log_loss": float(
+                log_loss(
+                    y_hold, np.full(y_hold.size, base_rate), labels=[0, 1], sample_weight=w_hold
+                )
+            ),
+        }
+    }
     fit_only = CloseProbabilityModel(kind="scorecard", random_state=settings.seed).fit(
-        train.select(FIT_FEATURES), y, sample_weight=w)
+        train.select(FIT_FEATURES), y, sample_weight=w
+    )
     p_fit = fit_only.predict_proba(holdout.select(FIT_FEATURES))[:, 1]
-    out["fit_only"] = {"roc_auc": float(roc_auc_score(y_hold, p_fit)), "log_loss": float(log_loss(y_hold, p_fit))}
-    out["hand_rule"] = {"roc_auc": float(roc_auc_score(y_hold, hand_rule_points(holdout)))}
-    boost = CloseProbabilityModel(kind="boosting", monotone=MONOTONE, random_state=settings.seed).fit(
-        train.select(FEATURES), y, sample_weight=w)
+    out["fit_only"] = {
+        "roc_auc": float(roc_auc_score(y_hold, p_fit, sample_weight=w_hold)),
+        "log_loss": float(log_loss(y_hold, p_fit, sample_weight=w_hold)),
+    }
+    hand = hand_rule_points(holdout)
+    out["hand_rule"] = {"roc_auc": float(roc_auc_score(y_hold, hand, sample_weight=w_hold))}
+    boost = CloseProbabilityModel(
+        kind="boosting", monotone=MONOTONE, random_state=settings.seed
+    ).fit(train.select(FEATURES), y, sample_weight=w)
     p_boost = boost.predict_proba(holdout.select(FEATURES))[:, 1]
-    out["boosting"] = {"roc_auc": float(roc_auc_score(y_hold, p_boost)), "log_loss": float(log_loss(y_hold, p_boost))}
+    out["boosting"] = {
+        "roc_auc": float(roc_auc_score(y_hold, p_boost, sample_weight=w_hold)),
+        "log_loss": float(log_loss(y_hold, p_boost, sample_weight=w_hold)),
+    }
     return out
 
 
 def kind_choice(metrics: dict[str, Any]) -> str:
     gap = metrics["baselines"]["boosting"]["roc_auc"] - metrics["roc_auc"]
     if gap > 0.02:
-        return (f"scorecard kept for its exact points, but boosting ranks better by {gap:.3f} AUC: "
-                "look for an interaction worth a feature")
+        return (
+            f"scorecard kept for its exact points, but boosting ranks better by {gap:.3f} AUC: "
+            "look for an interaction worth a feature"
+        )
     return f"scorecard: within {max(gap, 0):.3f} AUC of boosting, and its points add up exactly"
 
 
 def points_table(scorer: Scorer, holdout: pl.DataFrame) -> list[dict[str, Any]]:
-    """For every column and bin: its points and its lift in close probability over the column's floor."""
+    """For every column and bin: its points and its lift in close probability over the column's
+    floor."""
     model, scale = scorer.model, scorer.scale
     base_logit = scale.threshold_logit
     a, b = model.calibration_
@@ -276,20 +369,23 @@ def points_table(scorer: Scorer, holdout: pl.DataFrame) -> list[dict[str, Any]]:
             p_floor = 1 / (1 + np.exp(-(a * (base_logit - (weight - floor)) + b)))
             p_here = 1 / (1 + np.exp(-(a * base_logit + b)))
             lift = float(p_here - p_floor)
-            rows.append({
-                "feature": spec["name"],
-                "group": "fit" if spec["name"] in FIT_FEATURES else "engagement",
-                "value": label,
-                "points": round(float(scale.factor * (weight - floor)), 1),
-                "lift_pp": round(100 * lift, 2),
-                "worth_scoring": bool(abs(lift) >= 0.05),
-                "holdout_rows": int(share.get(label, 0)),
-            })
+            rows.append(
+                {
+                    "feature": spec["name"],
+                    "group": "fit" if spec["name"] in FIT_FEATURES else "engagement",
+                    "value": label,
+                    "points": round(float(scale.factor * (weight - floor)), 1),
+                    "lift_pp": round(100 * lift, 2),
+                    "worth_scoring": bool(abs(lift) >= 0.05),
+                    "holdout_rows": int(share.get(label, 0)),
+                }
+            )
     return rows
 
 
-def decide(candidate: Candidate, champion: Scorer | None, holdout: pl.DataFrame,
-           settings: Settings) -> tuple[str, str]:
+def decide(
+    candidate: Candidate, champion: Scorer | None, holdout: pl.DataFrame, settings: Settings
+) -> tuple[str, str]:
     """Promote the challenger, keep it as a challenger, or reject it; and say why."""
     m = candidate.metrics
     p = candidate.scorer.probability(holdout)
@@ -301,20 +397,28 @@ def decide(candidate: Candidate, champion: Scorer | None, holdout: pl.DataFrame,
         return "champion", "first model"
     y = holdout["label"].to_numpy()
     try:
-        champion_loss = float(log_loss(y, champion.probability(holdout), labels=[0, 1]))
-    except Exception as exc:  # a champion that cannot score tonight's rows cannot stay
+        p_champion = champion.probability(holdout)
+        champion_loss = float(
+            log_loss(y, p_champion, labels=[0, 1], sample_weight=sample_weight(holdout))
+        )
+    except Exception as exc:  # noqa: BLE001 (a champion that cannot score tonight's rows cannot stay)
         return "champion", f"champion {champion.version} cannot score tonight's holdout ({exc})"
     if champion.version == candidate.scorer.version:
         return "champion", f"same model as champion (holdout log loss {champion_loss:.4f})"
     if m["log_loss"] <= champion_loss + settings.promotion_tolerance:
-        return "champion", (f"holdout log loss {m['log_loss']:.4f} vs champion {champion.version} "
-                            f"{champion_loss:.4f} (tolerance {settings.promotion_tolerance})")
-    return "challenger", (f"kept champion {champion.version}: challenger holdout log loss {m['log_loss']:.4f} "
-                          f"is worse than the champion's {champion_loss:.4f} beyond tolerance "
-                          f"{settings.promotion_tolerance}")
+        return "champion", (
+            f"holdout log loss {m['log_loss']:.4f} vs champion {champion.version} "
+            f"{champion_loss:.4f} (tolerance {settings.promotion_tolerance})"
+        )
+    return "challenger", (
+        f"kept champion {champion.version}: challenger holdout log loss {m['log_loss']:.4f} "
+        f"is worse than the champion's {champion_loss:.4f} beyond tolerance "
+        f"{settings.promotion_tolerance}"
+    )
 
 
-# Practice: about 5% of leads should be SDR-ready on profile alone; twice that means fit is overweighted.
+# Practice: about 5% of leads should be SDR-ready on profile alone; twice that means fit is
+# overweighted.
 FIT_ONLY_WARNING_SHARE = 0.10
 
 
@@ -323,36 +427,129 @@ def warnings(candidate: Candidate) -> list[str]:
     m = candidate.metrics
     out = []
     if m["fit_only_ready_share"] > FIT_ONLY_WARNING_SHARE:
-        out.append(f"{m['fit_only_ready_share']:.1%} of holdout leads reach the SDR-ready threshold on fit alone "
-                   f"(practice: about 5%): profile points may be overweighted")
+        out.append(
+            f"{m['fit_only_ready_share']:.1%} of holdout leads reach the SDR-ready threshold on "
+            "fit alone (practice: about 5%): profile points may be overweighted"
+        )
     if m.get("sdr_ready_close_rate") is not None and not 0.10 <= m["sdr_ready_close_rate"] <= 0.15:
-        out.append(f"SDR-ready leads close at {m['sdr_ready_close_rate']:.1%} on the holdout, outside 10-15%")
+        out.append(
+            f"SDR-ready leads close at {m['sdr_ready_close_rate']:.1%} on the holdout, outside "
+            "10-15%"
+        )
     return out
 
 
-def registry_row(candidate: Candidate, run_date: dt.date, status: str, reason: str, settings: Settings,
-                 now: dt.datetime) -> dict[str, Any]:
-    return {
-        "model_version": candidate.scorer.version,
-        "trained_for_date": run_date,
-        "created_at": now,
-        "kind": candidate.scorer.model.kind_,
-        "status": status,
-        "status_reason": reason,
-        "train_start": candidate.train_days[0],
-        "train_end": candidate.train_days[-1],
-        "holdout_start": candidate.holdout_days[0],
-        "holdout_end": candidate.holdout_days[-1],
-        "train_rows": candidate.train_rows,
-        "holdout_rows": candidate.holdout_rows,
-        "horizon_days": settings.horizon_days,
-        "threshold_points": candidate.scorer.scale.threshold_points,
-        "threshold_probability": candidate.metrics["threshold_probability"],
-        "metrics": json.dumps(candidate.metrics, sort_keys=True),
-        "points_table": json.dumps(candidate.points_table),
-        "artifact": candidate.artifact,
-        "artifact_sha256": candidate.sha256,
-        "code_version": __version__,
-        "seed": settings.seed,
-    }
+@dataclass(frozen=True)
+class RegistryRow:
+    """One model_registry row: what was trained, on what, how it did, and what became of it."""
 
+    model_version: str
+    trained_for_date: dt.date
+    created_at: dt.datetime
+    kind: str
+    status: str
+    status_reason: str
+    train_start: dt.date
+    train_end: dt.date
+    holdout_start: dt.date
+    holdout_end: dt.date
+    train_rows: int
+    holdout_rows: int
+    horizon_days: int
+    threshold_points: float
+    threshold_probability: float
+    metrics: str
+    points_table: str
+    artifact: str
+    artifact_sha256: str
+    code_version: str
+    seed: int
+
+
+def registry_row(
+    candidate: Candidate,
+    run_date: dt.date,
+    status: str,
+    reason: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> RegistryRow:
+    return RegistryRow(
+        model_version=candidate.scorer.version,
+        trained_for_date=run_date,
+        created_at=now,
+        kind=candidate.scorer.model.kind_,
+        status=status,
+        status_reason=reason,
+        train_start=candidate.train_days[0],
+        train_end=candidate.train_days[-1],
+        holdout_start=candidate.holdout_days[0],
+        holdout_end=candidate.holdout_days[-1],
+        train_rows=candidate.train_rows,
+        holdout_rows=candidate.holdout_rows,
+        horizon_days=settings.horizon_days,
+        threshold_points=candidate.scorer.scale.threshold_points,
+        threshold_probability=candidate.metrics["threshold_probability"],
+        metrics=json.dumps(candidate.metrics, sort_keys=True),
+        points_table=json.dumps(candidate.points_table),
+        artifact=candidate.artifact,
+        artifact_sha256=candidate.sha256,
+        code_version=code_version(),
+        seed=settings.seed,
+    )
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Tonight's challenger and its registry row, and the model that scores tonight."""
+
+    scorer: Scorer
+    candidate: Candidate
+    registry: RegistryRow
+
+    @property
+    def message(self) -> str:
+        """The decision in one line, for pipeline_runs."""
+        return (
+            f"challenger {self.candidate.scorer.version} {self.registry.status}: "
+            f"{self.registry.status_reason}; "
+            f"scored with {self.scorer.version}"
+        )
+
+
+def train_night(
+    wh: Warehouse, training: pl.DataFrame, run_date: dt.date, settings: Settings
+) -> ModelChoice:
+    """Fit tonight's challenger on the labelled snapshots; promote it, keep the champion, or reject
+    it."""
+    candidate = fit_candidate(training, run_date, settings)
+    champion = read_champion(wh, run_date)
+    holdout = training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
+    status, reason = decide(candidate, champion, holdout, settings)
+    log = logger()
+    log.info("model %s: %s (%s)", candidate.scorer.version, status, reason)
+    for warning in warnings(candidate):
+        log.warning(warning)
+    # Created "at" the end of the run date, so a backfill writes the same row as the night did.
+    end_of_night = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    registry = registry_row(candidate, run_date, status, reason, settings, end_of_night)
+    if status == "champion" or champion is None:
+        if status == "rejected":
+            raise LeadscoreError(f"no model to score with: the first model was rejected ({reason})")
+        return ModelChoice(candidate.scorer, candidate, registry)
+    return ModelChoice(champion, candidate, registry)
+
+
+def read_champion(wh: Warehouse, run_date: dt.date) -> Scorer | None:
+    """The champion of the nights before `run_date`, checked against its hash; None on a first
+    night."""
+    rows = wh.read_if_exists(
+        "model_registry",
+        "select_champion",
+        {"run_date": run_date.isoformat()},
+        {"model_version": pl.String, "artifact": pl.String, "artifact_sha256": pl.String},
+    )
+    if rows.is_empty():
+        return None
+    row = rows.row(0, named=True)
+    return Scorer.from_artifact(row["artifact"], row["artifact_sha256"], row["model_version"])

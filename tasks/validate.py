@@ -4,6 +4,10 @@ An error stops the night before anything is published; a warning sets the offend
 in `quarantine_rows` and the night goes on without them (rules and thresholds:
 `leadscore/validation.toml`).
 
+Entry points: `check_sources` (the night's inputs, before anything is computed from them) and
+`check_output` (tonight's scores and routing, before they are published). Both run in the night's
+`Runner`, which keeps what they found for pipeline_runs and builds the night's Data Docs.
+
 The CRM tables arrive as polars frames and are handed to GX as pandas (GX cannot read polars:
 this is the one place the job converts). The event tables are too large to pull: the warehouse
 aggregates the night's window into one row of counts per table, and GX checks that row.
@@ -11,6 +15,7 @@ aggregates the night's window into one row of counts per table, and GX checks th
 `great_expectations` is imported inside the functions that run it: the import costs seconds,
 and the rest of the CLI should not pay for it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +28,29 @@ from typing import Any
 
 import polars as pl
 
-from leadscore.contract import ALLOWED_VALUES, EVENT_TABLES, KEYS, SOURCE_COLUMNS, TIME_COLUMNS
-from leadscore.errors import Failure, LeadscoreError
-from leadscore.settings import read_toml
-from tasks.features import EMAIL_RE, KNOWN_EVENTS, email_key
+from leadscore.contract import (
+    ALLOWED_VALUES,
+    EMAIL_RE,
+    EVENT_TABLES,
+    KEYS,
+    KNOWN_EVENTS,
+    SOURCE_COLUMNS,
+    TIME_COLUMNS,
+    email_key,
+)
+from leadscore.errors import Failure, LeadscoreError, ValidationFailed
+from leadscore.settings import Settings, read_toml
+from leadscore.tasks.extract import Sources
+from leadscore.warehouse import Warehouse, coerce
 
-# The product's known event names as an SQL list (they are constants of the job, not input).
-KNOWN_SQL = ", ".join(f"'{e}'" for e in KNOWN_EVENTS)
-QUARANTINE_SCHEMA = {"source_table": pl.String, "row_key": pl.String, "rule": pl.String, "row_data": pl.String}
+# The event tables' newest and oldest times, as naive UTC whatever the dialect returns.
+TIMES = {"newest": pl.Datetime, "oldest": pl.Datetime}
+QUARANTINE_SCHEMA = {
+    "source_table": pl.String,
+    "row_key": pl.String,
+    "rule": pl.String,
+    "row_data": pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +73,17 @@ def load_rules(path: Path) -> Rules:
     severities = data.get("severity", {})
     bad = {k: v for k, v in severities.items() if v not in {"error", "warning", "off"}}
     if bad:
-        raise LeadscoreError(f"validation file {path}: severity must be error, warning or off: {bad}")
+        raise LeadscoreError(
+            f"validation file {path}: severity must be error, warning or off: {bad}"
+        )
     thresholds = data.get("thresholds", {})
-    for key in ("reference_match_min", "well_formed_email_min", "oldest", "volume_drop_max", "freshness_hours"):
+    for key in (
+        "reference_match_min",
+        "well_formed_email_min",
+        "oldest",
+        "volume_drop_max",
+        "freshness_hours",
+    ):
         if key not in thresholds:
             raise LeadscoreError(f"validation file {path}: [thresholds] has no {key}")
     return Rules(thresholds, data.get("null_rate_max", {}), severities)
@@ -80,8 +108,13 @@ class Report:
         return [f for f in self.failures if f.severity == "warning"]
 
     def merge(self, other: Report) -> Report:
-        return Report(self.expectations + other.expectations, self.failures + other.failures,
-                      self.seconds + other.seconds, self.quarantine + other.quarantine, self.docs or other.docs)
+        return Report(
+            self.expectations + other.expectations,
+            self.failures + other.failures,
+            self.seconds + other.seconds,
+            self.quarantine + other.quarantine,
+            self.docs or other.docs,
+        )
 
     def quarantined(self) -> pl.DataFrame:
         frames = [f.select(list(QUARANTINE_SCHEMA)) for f in self.quarantine if f.height]
@@ -110,6 +143,9 @@ class Runner:
 
     def __init__(self, docs_dir: str | None):
         import great_expectations as gx
+
+        # What each check of the night found, by check: a retried step replaces its own.
+        self.found: dict[str, Report] = {}
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.gx = gx
@@ -118,36 +154,73 @@ class Runner:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.docs_dir = docs_dir
         if docs_dir:
-            self.context.add_data_docs_site("night", {
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+            self.context.add_data_docs_site(
+                "night",
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": docs_dir,
+                    },
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
 
     def data_source(self, kind: str, name: str, **options: Any) -> Any:
-        """A data source of this night (`kind`: pandas, sqlite, postgres), new or replacing one of that name."""
+        """A data source of this night (`kind`: pandas, sqlite, postgres), new or replacing one of
+        that name."""
         if name in self.context.data_sources.all():
             self.context.data_sources.delete(name)
         return getattr(self.context.data_sources, f"add_{kind}")(name, **options)
 
-    def run(self, name: str, batch_definition: Any, expectations: list[Any], batch_parameters: dict | None,
-            table: str, rules: Rules) -> Report:
+    def run(
+        self,
+        name: str,
+        batch_definition: Any,
+        expectations: list[Any],
+        batch_parameters: dict | None,
+        table: str,
+        rules: Rules,
+    ) -> Report:
         gx = self.gx
-        for store, key in ((self.context.checkpoints, f"{name}_checkpoint"),
-                           (self.context.validation_definitions, name), (self.context.suites, name)):
+        for store, key in (
+            (self.context.checkpoints, f"{name}_checkpoint"),
+            (self.context.validation_definitions, name),
+            (self.context.suites, name),
+        ):
             with contextlib.suppress(Exception):  # not there yet: the usual case
                 store.delete(key)
         suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(data=batch_definition, suite=suite, name=name))
-        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            name=f"{name}_checkpoint", validation_definitions=[definition], actions=[],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+            gx.ValidationDefinition(data=batch_definition, suite=suite, name=name)
+        )
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{name}_checkpoint",
+                validation_definitions=[definition],
+                actions=[],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+            )
+        )
         result = checkpoint.run(batch_parameters=batch_parameters)
         report = Report()
         for validation in result.run_results.values():
             count, failures = _failures(table, validation, rules)
             report = report.merge(Report(count, failures))
         return report
+
+    def keep(self, check: str, report: Report) -> Report:
+        """Keep what `check` found tonight (replacing an earlier attempt's); returns `report`."""
+        self.found[check] = report
+        return report
+
+    @property
+    def report(self) -> Report:
+        """Everything the night's checks found so far."""
+        merged = Report(docs=self.index)
+        for report in self.found.values():
+            merged = merged.merge(report)
+        return merged
 
     def build_docs(self) -> str | None:
         """Write the night's Data Docs (every suite run so far); their index page, or None.
@@ -158,8 +231,10 @@ class Runner:
             return None
         try:
             self.context.build_data_docs(site_names=["night"])
-        except Exception as exc:  # a full disk or a read-only folder must not fail the night
-            logging.getLogger(__name__).warning("Data Docs not written to %s: %s", self.docs_dir, exc)
+        except Exception as exc:  # noqa: BLE001 (a full disk or read-only folder must not fail the night)
+            logging.getLogger(__name__).warning(
+                "Data Docs not written to %s: %s", self.docs_dir, exc
+            )
             return None
         return self.index
 
@@ -181,8 +256,15 @@ def _failures(table: str, results: Any, rules: Rules) -> tuple[int, list[Failure
         severity = rules.severity(rule)
         if config.type == "expect_table_columns_to_match_set":
             for name in sorted(set(kwargs["column_set"]) - set(observed or [])):
-                failures.append(Failure(table, name, "missing column", severity=severity,
-                                        observed=f"columns: {', '.join(observed or [])}"))
+                failures.append(
+                    Failure(
+                        table,
+                        name,
+                        "missing column",
+                        severity=severity,
+                        observed=f"columns: {', '.join(observed or [])}",
+                    )
+                )
             continue
         if (config.meta or {}).get("counts"):
             # A check on a one-row aggregate: what was seen is the aggregate's value.
@@ -193,26 +275,98 @@ def _failures(table: str, results: Any, rules: Rules) -> tuple[int, list[Failure
             observed = f"{detail['unexpected_count']} rows ({detail['unexpected_percent']:.1f}%)"
         if result.exception_info and result.exception_info.get("raised_exception"):
             observed = str(result.exception_info.get("exception_message", ""))[:200]
-        examples = (config.meta or {}).get("examples") or detail.get("partial_unexpected_list") or []
-        failures.append(Failure(table, column, rule, observed=observed, severity=severity, examples=list(examples)[:5]))
+        examples = (
+            (config.meta or {}).get("examples") or detail.get("partial_unexpected_list") or []
+        )
+        failures.append(
+            Failure(
+                table,
+                column,
+                rule,
+                observed=observed,
+                severity=severity,
+                examples=list(examples)[:5],
+            )
+        )
     return len(results.results), failures
+
+
+def check_sources(
+    wh: Warehouse, sources: Sources, run_date: dt.date, settings: Settings, runner: Runner
+) -> dict[str, pl.DataFrame]:
+    """Check the night's inputs; the CRM tables typed, without the rows warnings set aside.
+
+    Raises ValidationFailed (nothing is published) when an error-level check fails.
+    """
+    rules = load_rules(settings.validation_path)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    typed = {t: coerce(f, SOURCE_COLUMNS[t]) for t, f in sources.tables.items()}
+    report = check_types(typed, sources.tables)
+    report = report.merge(validate_frames(typed, now, rules, runner))
+    report = report.merge(
+        validate_events(
+            wh,
+            sources.event_columns,
+            run_date,
+            now,
+            rules,
+            runner,
+            settings.late_event_days,
+            sources.enforced_keys,
+        )
+    )
+    runner.keep("inputs", report)
+    if report.errors:
+        raise ValidationFailed(report.errors, report.summary())
+    return drop_quarantined(typed, report.quarantined())
+
+
+def check_output(
+    scores: pl.DataFrame, routing: pl.DataFrame, scorable: int, settings: Settings, runner: Runner
+) -> Report:
+    """Check tonight's scores and routing before they are published; raises ValidationFailed."""
+    report = runner.keep(
+        "output",
+        validate_output(scores, scorable, routing, load_rules(settings.validation_path), runner),
+    )
+    if report.errors:
+        raise ValidationFailed(report.errors, report.summary())
+    return report
 
 
 # ---- the CRM tables, as frames
 
+
 def with_checks(table: str, frame: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Helper columns GX tests cheaply: does a reference resolve, does an email look like one."""
-    if table == "crm_leads" and {"account_id", "email"} <= set(frame.columns) and "crm_accounts" in tables:
-        accounts = tables["crm_accounts"].get_column("account_id") if "account_id" in tables["crm_accounts"].columns \
+    if (
+        table == "crm_leads"
+        and {"account_id", "email"} <= set(frame.columns)
+        and "crm_accounts" in tables
+    ):
+        accounts = (
+            tables["crm_accounts"].get_column("account_id")
+            if "account_id" in tables["crm_accounts"].columns
             else pl.Series([], dtype=pl.String)
+        )
         frame = frame.with_columns(
-            pl.when(pl.col("account_id").is_null()).then(None)
-            .otherwise(pl.col("account_id").is_in(accounts.implode())).alias("_account_found"),
-            email_key(pl.col("email")).str.contains(EMAIL_RE).alias("_email_well_formed"))
-    if table == "crm_opportunities" and "lead_id" in frame.columns and "lead_id" in tables.get("crm_leads", {}):
+            pl.when(pl.col("account_id").is_null())
+            .then(None)
+            .otherwise(pl.col("account_id").is_in(accounts.implode()))
+            .alias("_account_found"),
+            email_key(pl.col("email")).str.contains(EMAIL_RE).alias("_email_well_formed"),
+        )
+    if (
+        table == "crm_opportunities"
+        and "lead_id" in frame.columns
+        and "lead_id" in tables.get("crm_leads", {})
+    ):
         frame = frame.with_columns(
-            pl.when(pl.col("lead_id").is_null()).then(None)
-            .otherwise(pl.col("lead_id").is_in(tables["crm_leads"]["lead_id"].implode())).alias("_lead_found"))
+            pl.when(pl.col("lead_id").is_null())
+            .then(None)
+            .otherwise(pl.col("lead_id").is_in(tables["crm_leads"]["lead_id"].implode()))
+            .alias("_lead_found")
+        )
     return frame
 
 
@@ -220,62 +374,122 @@ def frame_expectations(table: str, columns: list[str], now: dt.datetime, rules: 
     import great_expectations.expectations as gxe
 
     present = set(columns)
-    out: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=list(SOURCE_COLUMNS[table]), exact_match=False,
-                                                      meta={"rule": "missing column"})]
+    out: list[Any] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=list(SOURCE_COLUMNS[table]),
+            exact_match=False,
+            meta={"rule": "missing column"},
+        )
+    ]
     key = KEYS.get(table)
     if key in present:
-        out += [gxe.ExpectColumnValuesToNotBeNull(column=key, meta={"rule": "key not null"}),
-                gxe.ExpectColumnValuesToBeUnique(column=key, meta={"rule": "key unique"})]
+        out += [
+            gxe.ExpectColumnValuesToNotBeNull(column=key, meta={"rule": "key not null"}),
+            gxe.ExpectColumnValuesToBeUnique(column=key, meta={"rule": "key unique"}),
+        ]
     time_col = TIME_COLUMNS.get(table)
     if time_col in present:
         oldest = dt.datetime.fromisoformat(str(rules.thresholds["oldest"]))
-        out += [gxe.ExpectColumnValuesToNotBeNull(column=time_col, meta={"rule": "time not null"}),
-                gxe.ExpectColumnMaxToBeBetween(column=time_col, max_value=now,
-                                               meta={"rule": "no time after the real present"}),
-                gxe.ExpectColumnMinToBeBetween(column=time_col, min_value=oldest,
-                                               meta={"rule": f"no time before {oldest.date()}"})]
+        out += [
+            gxe.ExpectColumnValuesToNotBeNull(column=time_col, meta={"rule": "time not null"}),
+            gxe.ExpectColumnMaxToBeBetween(
+                column=time_col, max_value=now, meta={"rule": "no time after the real present"}
+            ),
+            gxe.ExpectColumnMinToBeBetween(
+                column=time_col, min_value=oldest, meta={"rule": f"no time before {oldest.date()}"}
+            ),
+        ]
     for (t, column), allowed in ALLOWED_VALUES.items():
         if t == table and column in present:
-            out.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=allowed, meta={"rule": "allowed values"}))
+            out.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=column, value_set=allowed, meta={"rule": "allowed values"}
+                )
+            )
     match = float(rules.thresholds["reference_match_min"])
     if "_account_found" in present:
-        out.append(gxe.ExpectColumnValuesToBeInSet(
-            column="_account_found", value_set=[True], mostly=match,
-            meta={"rule": "reference match rate", "column": "account_id"}))
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="_account_found",
+                value_set=[True],
+                mostly=match,
+                meta={"rule": "reference match rate", "column": "account_id"},
+            )
+        )
     if "_lead_found" in present:
-        out.append(gxe.ExpectColumnValuesToBeInSet(
-            column="_lead_found", value_set=[True], mostly=match,
-            meta={"rule": "reference match rate", "column": "lead_id"}))
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="_lead_found",
+                value_set=[True],
+                mostly=match,
+                meta={"rule": "reference match rate", "column": "lead_id"},
+            )
+        )
     if "_email_well_formed" in present:
-        out.append(gxe.ExpectColumnValuesToBeInSet(
-            column="_email_well_formed", value_set=[True], mostly=float(rules.thresholds["well_formed_email_min"]),
-            meta={"rule": "share of well-formed emails", "column": "email"}))
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="_email_well_formed",
+                value_set=[True],
+                mostly=float(rules.thresholds["well_formed_email_min"]),
+                meta={"rule": "share of well-formed emails", "column": "email"},
+            )
+        )
     for name, limit in rules.null_rate_max.items():
         t, column = name.split(".")
         if t == table and column in present:
-            out.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1 - float(limit),
-                                                         meta={"rule": f"null rate above {limit:.0%}"}))
+            out.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=column,
+                    mostly=1 - float(limit),
+                    meta={"rule": f"null rate above {limit:.0%}"},
+                )
+            )
     return [e for e in out if rules.on(e.meta["rule"])]
 
 
-def validate_frames(tables: dict[str, pl.DataFrame], now: dt.datetime, rules: Rules, runner: Runner) -> Report:
+def validate_frames(
+    tables: dict[str, pl.DataFrame], now: dt.datetime, rules: Rules, runner: Runner
+) -> Report:
     """Run each CRM table's suite on its frame (converted to pandas here, and only here)."""
     start = time.perf_counter()
     source = runner.data_source("pandas", "crm")
     report = Report(docs=runner.index)
     for table, frame in tables.items():
         checked = with_checks(table, frame, tables)
-        batch_definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("night")
-        report = report.merge(runner.run(table, batch_definition,
-                                         frame_expectations(table, checked.columns, now, rules),
-                                         {"dataframe": checked.to_pandas()}, table, rules))
-        if table == "crm_opportunities" and "_lead_found" in checked.columns and rules.on("orphan reference"):
+        batch_definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(
+            "night"
+        )
+        report = report.merge(
+            runner.run(
+                table,
+                batch_definition,
+                frame_expectations(table, checked.columns, now, rules),
+                {"dataframe": checked.to_pandas()},
+                table,
+                rules,
+            )
+        )
+        if (
+            table == "crm_opportunities"
+            and "_lead_found" in checked.columns
+            and rules.on("orphan reference")
+        ):
             orphans = checked.filter(pl.col("_lead_found") == False)  # noqa: E712 (null means no lead given)
             if orphans.height:
-                report.failures.append(Failure(table, "lead_id", "orphan reference", severity=rules.severity(
-                    "orphan reference"), observed=f"{orphans.height} rows", examples=orphans["lead_id"].head(3).to_list()))
+                report.failures.append(
+                    Failure(
+                        table,
+                        "lead_id",
+                        "orphan reference",
+                        severity=rules.severity("orphan reference"),
+                        observed=f"{orphans.height} rows",
+                        examples=orphans["lead_id"].head(3).to_list(),
+                    )
+                )
                 if rules.severity("orphan reference") == "warning":
-                    report.quarantine.append(quarantine_frame(orphans.drop("_lead_found"), table, "orphan reference"))
+                    report.quarantine.append(
+                        quarantine_frame(orphans.drop("_lead_found"), table, "orphan reference")
+                    )
     report.seconds = time.perf_counter() - start
     return report
 
@@ -284,13 +498,17 @@ def quarantine_frame(rows: pl.DataFrame, table: str, rule: str) -> pl.DataFrame:
     key = KEYS.get(table)
     return rows.select(
         pl.lit(table).alias("source_table"),
-        (pl.col(key).cast(pl.String) if key in rows.columns else pl.lit(None, dtype=pl.String)).alias("row_key"),
+        (
+            pl.col(key).cast(pl.String) if key in rows.columns else pl.lit(None, dtype=pl.String)
+        ).alias("row_key"),
         pl.lit(rule).alias("rule"),
         pl.struct(pl.all()).struct.json_encode().alias("row_data"),
     )
 
 
-def drop_quarantined(tables: dict[str, pl.DataFrame], quarantined: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def drop_quarantined(
+    tables: dict[str, pl.DataFrame], quarantined: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
     """The night goes on without the rows set aside."""
     out = dict(tables)
     for (table,), rows in quarantined.group_by("source_table"):
@@ -300,7 +518,8 @@ def drop_quarantined(tables: dict[str, pl.DataFrame], quarantined: pl.DataFrame)
 
 
 def check_types(tables: dict[str, pl.DataFrame], raw: dict[str, pl.DataFrame]) -> Report:
-    """Values the contract's types cannot hold (text in employee_count): nulls that appeared in casting."""
+    """Values the contract's types cannot hold (text in employee_count): nulls that appeared in
+    casting."""
     report = Report()
     for table, frame in tables.items():
         for column, kind in SOURCE_COLUMNS[table].items():
@@ -310,26 +529,40 @@ def check_types(tables: dict[str, pl.DataFrame], raw: dict[str, pl.DataFrame]) -
             lost = raw[table][column].is_not_null() & frame[column].is_null()
             if lost.any():
                 examples = raw[table].filter(lost)[column].head(3).cast(pl.String).to_list()
-                report.failures.append(Failure(table, column, f"values are not {kind}",
-                                               observed=f"{int(lost.sum())} rows", examples=examples))
+                report.failures.append(
+                    Failure(
+                        table,
+                        column,
+                        f"values are not {kind}",
+                        observed=f"{int(lost.sum())} rows",
+                        examples=examples,
+                    )
+                )
     return report
 
 
 # ---- the event tables, in the warehouse
 
-def validate_events(columns: dict[str, list[str]], run_date: dt.date, now: dt.datetime,
-                    rules: Rules, runner: Runner, window_days: int, read: Any,
-                    enforced_keys: set[str] = frozenset()) -> Report:
+
+def validate_events(
+    wh: Warehouse,
+    columns: dict[str, list[str]],
+    run_date: dt.date,
+    now: dt.datetime,
+    rules: Rules,
+    runner: Runner,
+    window_days: int,
+    enforced_keys: frozenset[str] = frozenset(),
+) -> Report:
     """Check the event tables where they are: columns, keys, times, references, freshness, volume.
 
     The warehouse computes, per table, one row of aggregates over the night's window (one scan)
     and a few index lookups; GX checks that row. Handing GX the SQL itself (a query asset) made
     it run the query again for each metric of each expectation: 45 s instead of 7 s on 10M events.
 
-    `read(statement)` runs a query on the warehouse and returns a polars frame. `enforced_keys`:
-    tables whose event_id the warehouse itself keeps unique (a primary key or a unique
-    constraint): counting distinct ids there would re-check the database's own guarantee, and it
-    is the costliest part of the scan.
+    `enforced_keys`: tables whose event_id the warehouse itself keeps unique (a primary key or a
+    unique constraint): counting distinct ids there would re-check the database's own guarantee,
+    and it is the costliest part of the scan.
     """
     import great_expectations.expectations as gxe
 
@@ -340,54 +573,80 @@ def validate_events(columns: dict[str, list[str]], run_date: dt.date, now: dt.da
         report.expectations += 1
         for name in SOURCE_COLUMNS[table]:
             if name not in columns[table]:
-                report.failures.append(Failure(table, name, "missing column",
-                                               observed=f"columns: {', '.join(columns[table])}"))
+                report.failures.append(
+                    Failure(
+                        table,
+                        name,
+                        "missing column",
+                        observed=f"columns: {', '.join(columns[table])}",
+                    )
+                )
     if report.errors:
         report.seconds = time.perf_counter() - start
         return report
 
     source = runner.data_source("pandas", "warehouse_aggregates")
     end = run_date + dt.timedelta(days=1)
-    # These bounds are dates the job computed, never user input: safe to inline.
-    lo, hi = (run_date - dt.timedelta(days=window_days - 1)).isoformat(), end.isoformat()
-    day, week = run_date.isoformat(), (run_date - dt.timedelta(days=7)).isoformat()
-    fresh_after = dt.datetime.combine(end, dt.time()) - dt.timedelta(hours=float(rules.thresholds["freshness_hours"]))
+    params = {
+        "window_start": (run_date - dt.timedelta(days=window_days - 1)).isoformat(),
+        "window_end": end.isoformat(),
+        "run_date": run_date.isoformat(),
+        "week_start": (run_date - dt.timedelta(days=7)).isoformat(),
+        "now": now.strftime("%Y-%m-%d %H:%M:%S"),
+        "known_events": KNOWN_EVENTS,
+    }
+    fresh_after = dt.datetime.combine(end, dt.time()) - dt.timedelta(
+        hours=float(rules.thresholds["freshness_hours"])
+    )
     oldest = str(rules.thresholds["oldest"])
     drop = float(rules.thresholds["volume_drop_max"])
     for table, name_column in EVENT_TABLES.items():
         owner = "user_id" if table == "product_events" else "lead_id"
-        parent = "product_users" if table == "product_events" else "crm_leads"
-        duplicates = ("0" if table in enforced_keys else "count(e.event_id) - count(distinct e.event_id)")
-        # The night's window in one scan (an index range): keys, owners, names, references, and
-        # the run date's volume.
-        window = (f"select count(*) as rows_in_window, "
-                  f"sum(case when e.occurred_at >= '{day}' then 1 else 0 end) as today, "
-                  f"count(*) - count(e.event_id) as no_key, {duplicates} as duplicate_keys, "
-                  f"count(*) - count(e.{owner}) as no_owner, "
-                  f"sum(case when e.{name_column} not in ({KNOWN_SQL}) then 1 else 0 end) as unknown_names, "
-                  f"case when count(*) = 0 then 1.0 else "
-                  f"sum(case when p.{owner} is not null then 1 else 0 end) * 1.0 / count(*) end as owner_found_share "
-                  f"from {table} e left join (select distinct {owner} from {parent}) p on p.{owner} = e.{owner} "
-                  f"where e.occurred_at >= '{lo}' and e.occurred_at < '{hi}'")
-        # Index lookups; freshness looks only at rows the run date can see.
-        stats = (f"select (select count(*) from {table} where occurred_at is null) as no_time, "
-                 f"(select max(occurred_at) from {table} where occurred_at < '{hi}') as newest, "
-                 f"(select min(occurred_at) from {table}) as oldest, "
-                 f"(select count(*) from {table} where occurred_at > '{_ts(now)}') as future, "
-                 f"(select count(*) from {table} where occurred_at >= '{week}' "
-                 f"and occurred_at < '{day}') / 7.0 as trailing_mean")
-        counts = ["rows_in_window", "today", "no_key", "duplicate_keys", "no_owner", "unknown_names", "no_time", "future"]
-        row = pl.concat([read(window), read(stats)], how="horizontal").with_columns(
-            # Sums come back as NUMERIC from PostgreSQL and times as text from SQLite: one form for GX.
+        names = {
+            "events": table,
+            "owner": owner,
+            "name_column": name_column,
+            "parent": "product_users" if table == "product_events" else "crm_leads",
+        }
+        duplicates = (
+            pl.DataFrame({"duplicate_keys": [0]})
+            if table in enforced_keys
+            else wh.read("select_event_duplicate_keys", params, identifiers=names)
+        )
+        counts = [
+            "rows_in_window",
+            "today",
+            "no_key",
+            "duplicate_keys",
+            "no_owner",
+            "unknown_names",
+            "no_time",
+            "future",
+        ]
+        row = pl.concat(
+            [
+                wh.read("select_event_window_checks", params, identifiers=names),
+                duplicates,
+                wh.read("select_event_time_checks", params, TIMES, identifiers=names),
+            ],
+            how="horizontal",
+        )
+        row = row.with_columns(
+            # Sums come back as NUMERIC from PostgreSQL: one form for GX.
             pl.col(counts).cast(pl.Float64).fill_null(0).cast(pl.Int64),
             pl.col("owner_found_share", "trailing_mean").cast(pl.Float64),
-            pl.col("newest", "oldest").cast(pl.String).str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S"))
-        row = row.with_columns(pl.when(pl.col("trailing_mean") > 0).then(pl.col("today") / pl.col("trailing_mean"))
-                               .otherwise(1.0).alias("volume_ratio"))
+        )
+        row = row.with_columns(
+            pl.when(pl.col("trailing_mean") > 0)
+            .then(pl.col("today") / pl.col("trailing_mean"))
+            .otherwise(1.0)
+            .alias("volume_ratio")
+        )
 
         def none_of(count: str, rule: str, column: str) -> Any:
-            return gxe.ExpectColumnValuesToBeBetween(column=count, max_value=0,
-                                                     meta={"rule": rule, "column": column, "counts": count})
+            return gxe.ExpectColumnValuesToBeBetween(
+                column=count, max_value=0, meta={"rule": rule, "column": column, "counts": count}
+            )
 
         expectations = [
             none_of("no_time", "time not null (events)", "occurred_at"),
@@ -395,95 +654,188 @@ def validate_events(columns: dict[str, list[str]], run_date: dt.date, now: dt.da
             none_of("duplicate_keys", "key unique", "event_id"),
             none_of("no_owner", "reference not null", owner),
             none_of("unknown_names", "unknown event name", name_column),
-            gxe.ExpectColumnValuesToBeBetween(column="owner_found_share",
-                                              min_value=float(rules.thresholds["reference_match_min"]),
-                                              meta={"rule": "reference match rate", "column": owner,
-                                                    "counts": "owner_found_share"}),
-            gxe.ExpectColumnValuesToNotBeNull(column="newest", meta={"counts": "newest", "rule": "freshness: no events at all",
-                                                                     "column": "occurred_at"}),
-            gxe.ExpectColumnValuesToBeBetween(column="newest", min_value=fresh_after, meta={
-                "counts": "newest", "rule": f"freshness: newest event more than {rules.thresholds['freshness_hours']}h before "
-                        f"the end of {run_date}", "column": "occurred_at"}),
-            gxe.ExpectColumnValuesToBeBetween(column="oldest", min_value=dt.datetime.fromisoformat(oldest), meta={
-                "counts": "oldest", "rule": f"no time before {oldest}", "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="owner_found_share",
+                min_value=float(rules.thresholds["reference_match_min"]),
+                meta={
+                    "rule": "reference match rate",
+                    "column": owner,
+                    "counts": "owner_found_share",
+                },
+            ),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="newest",
+                meta={
+                    "counts": "newest",
+                    "rule": "freshness: no events at all",
+                    "column": "occurred_at",
+                },
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="newest",
+                min_value=fresh_after,
+                meta={
+                    "counts": "newest",
+                    "rule": (
+                        f"freshness: newest event more than {rules.thresholds['freshness_hours']}h "
+                        f"before the end of {run_date}"
+                    ),
+                    "column": "occurred_at",
+                },
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="oldest",
+                min_value=dt.datetime.fromisoformat(oldest),
+                meta={
+                    "counts": "oldest",
+                    "rule": f"no time before {oldest}",
+                    "column": "occurred_at",
+                },
+            ),
             none_of("future", "no time after the real present", "occurred_at"),
-            gxe.ExpectColumnValuesToBeBetween(column="volume_ratio", min_value=1 - drop, meta={
-                "counts": "volume_ratio", "rule": f"volume: {run_date}'s events fell more than {drop:.0%} below the trailing 7-day mean",
-                "column": "occurred_at"}),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="volume_ratio",
+                min_value=1 - drop,
+                meta={
+                    "counts": "volume_ratio",
+                    "rule": (
+                        f"volume: {run_date}'s events fell more than {drop:.0%} below the "
+                        "trailing 7-day mean"
+                    ),
+                    "column": "occurred_at",
+                },
+            ),
         ]
         expectations = [e for e in expectations if rules.on(e.meta["rule"])]
         asset = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("night")
-        report = report.merge(runner.run(f"{table}_night", asset, expectations, {"dataframe": row.to_pandas()},
-                                         table, rules))
-        report.quarantine += _event_quarantine(table, name_column, lo, hi, report, rules, read)
-        _event_examples(table, name_column, lo, hi, report, read)
+        report = report.merge(
+            runner.run(
+                f"{table}_night", asset, expectations, {"dataframe": row.to_pandas()}, table, rules
+            )
+        )
+        report.quarantine += _event_quarantine(wh, table, names, params, report, rules)
+        _event_examples(wh, table, names, params, report)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _event_quarantine(table: str, name_column: str, lo: str, hi: str, report: Report, rules: Rules,
-                      read: Any) -> list[pl.DataFrame]:
+def _event_quarantine(
+    wh: Warehouse,
+    table: str,
+    names: dict[str, str],
+    params: dict[str, Any],
+    report: Report,
+    rules: Rules,
+) -> list[pl.DataFrame]:
     """The rows behind tonight's event warnings, to be set aside."""
     out = []
     failed = {f.rule for f in report.warnings if f.table == table}
     if "time not null (events)" in failed:
-        out.append(quarantine_frame(read(f"select * from {table} where occurred_at is null"), table,
-                                    "time not null (events)"))
+        out.append(
+            quarantine_frame(
+                wh.read("select_events_without_time", params, identifiers=names),
+                table,
+                "time not null (events)",
+            )
+        )
     if "unknown event name" in failed:
-        rows = read(f"select * from {table} where occurred_at >= '{lo}' and occurred_at < '{hi}' "
-                    f"and {name_column} not in ({KNOWN_SQL})")
-        out.append(quarantine_frame(rows.with_columns(pl.col("occurred_at").cast(pl.String)), table,
-                                    "unknown event name"))
+        rows = wh.read("select_events_with_unknown_names", params, identifiers=names)
+        out.append(
+            quarantine_frame(
+                rows.with_columns(pl.col("occurred_at").cast(pl.String)),
+                table,
+                "unknown event name",
+            )
+        )
     return out
 
 
-def _event_examples(table: str, name_column: str, lo: str, hi: str, report: Report, read: Any) -> None:
+def _event_examples(
+    wh: Warehouse, table: str, names: dict[str, str], params: dict[str, Any], report: Report
+) -> None:
     """A few offending values for the failures that name them (only run when a check failed)."""
-    window = f"occurred_at >= '{lo}' and occurred_at < '{hi}'"
-    queries = {
-        "key unique": f"select event_id as v from {table} where {window} group by event_id having count(*) > 1 limit 3",
-        "unknown event name": f"select distinct {name_column} as v from {table} where {window} "
-                              f"and {name_column} not in ({KNOWN_SQL}) limit 3",
+    statements = {
+        "key unique": "select_event_duplicate_key_examples",
+        "unknown event name": "select_event_unknown_name_examples",
     }
     for failure in report.failures:
-        if failure.table == table and failure.rule in queries and not failure.examples:
-            failure.examples = read(queries[failure.rule])["v"].to_list()
-
-
-def _ts(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+        if failure.table == table and failure.rule in statements and not failure.examples:
+            failure.examples = wh.read(statements[failure.rule], params, identifiers=names)[
+                "example"
+            ].to_list()
 
 
 # ---- the night's output, before it is published
 
-def validate_output(scores: pl.DataFrame, scorable: int, routing: pl.DataFrame, rules: Rules, runner: Runner) -> Report:
-    """One row per scorable lead, probabilities in [0, 1], parts adding up, one team per routed lead."""
+
+def validate_output(
+    scores: pl.DataFrame, scorable: int, routing: pl.DataFrame, rules: Rules, runner: Runner
+) -> Report:
+    """One row per scorable lead, probabilities in [0, 1], parts adding up, one team per routed
+    lead."""
     import great_expectations.expectations as gxe
 
     start = time.perf_counter()
     source = runner.data_source("pandas", "output")
     checked = scores.with_columns(
-        (pl.col("fit_score") + pl.col("engagement_score") - pl.col("score")).abs().round(6).alias("_parts_gap"))
+        (pl.col("fit_score") + pl.col("engagement_score") - pl.col("score"))
+        .abs()
+        .round(6)
+        .alias("_parts_gap")
+    )
     expectations = [
         gxe.ExpectTableRowCountToEqual(value=scorable, meta={"rule": "one row per scorable lead"}),
-        gxe.ExpectColumnValuesToBeUnique(column="lead_id", meta={"rule": "one row per scorable lead"}),
-        gxe.ExpectColumnValuesToNotBeNull(column="close_probability", meta={"rule": "probability is a number"}),
-        gxe.ExpectColumnValuesToBeBetween(column="close_probability", min_value=0, max_value=1,
-                                          meta={"rule": "probability in [0, 1]"}),
-        gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", max_value=1e-6,
-                                          meta={"rule": "fit + engagement = score", "column": "score"}),
+        gxe.ExpectColumnValuesToBeUnique(
+            column="lead_id", meta={"rule": "one row per scorable lead"}
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="close_probability", meta={"rule": "probability is a number"}
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="close_probability",
+            min_value=0,
+            max_value=1,
+            meta={"rule": "probability in [0, 1]"},
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_parts_gap",
+            max_value=1e-6,
+            meta={"rule": "fit + engagement = score", "column": "score"},
+        ),
         gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0, meta={"rule": "score >= 0"}),
     ]
     asset = source.add_dataframe_asset("lead_scores").add_batch_definition_whole_dataframe("night")
-    report = runner.run("lead_scores_output", asset, expectations,
-                        {"dataframe": checked.with_columns(pl.col("close_probability").fill_nan(None)).to_pandas()},
-                        "lead_scores", rules)
+    report = runner.run(
+        "lead_scores_output",
+        asset,
+        expectations,
+        {"dataframe": checked.with_columns(pl.col("close_probability").fill_nan(None)).to_pandas()},
+        "lead_scores",
+        rules,
+    )
     if routing.height:
-        routed = source.add_dataframe_asset("lead_routing").add_batch_definition_whole_dataframe("night")
-        report = report.merge(runner.run("lead_routing_output", routed, [
-            gxe.ExpectColumnValuesToBeUnique(column="lead_id", meta={"rule": "each routed lead in exactly one team"}),
-            gxe.ExpectColumnValuesToNotBeNull(column="team", meta={"rule": "each routed lead in exactly one team"}),
-            gxe.ExpectColumnValuesToNotBeNull(column="rep_id", meta={"rule": "routed to a rep"}),
-        ], {"dataframe": routing.to_pandas()}, "lead_routing", rules))
+        routed = source.add_dataframe_asset("lead_routing").add_batch_definition_whole_dataframe(
+            "night"
+        )
+        report = report.merge(
+            runner.run(
+                "lead_routing_output",
+                routed,
+                [
+                    gxe.ExpectColumnValuesToBeUnique(
+                        column="lead_id", meta={"rule": "each routed lead in exactly one team"}
+                    ),
+                    gxe.ExpectColumnValuesToNotBeNull(
+                        column="team", meta={"rule": "each routed lead in exactly one team"}
+                    ),
+                    gxe.ExpectColumnValuesToNotBeNull(
+                        column="rep_id", meta={"rule": "routed to a rep"}
+                    ),
+                ],
+                {"dataframe": routing.to_pandas()},
+                "lead_routing",
+                rules,
+            )
+        )
     report.seconds = time.perf_counter() - start
     return report

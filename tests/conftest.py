@@ -4,6 +4,7 @@ PostgreSQL tests use the local server (127.0.0.1:5432, database `test`, or
 LEADSCORE_TEST_POSTGRES_URL), one schema per test. Where no server answers they are skipped on a
 developer machine, but fail in CI (CI=true) or with LEADSCORE_REQUIRE_POSTGRES=1.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,10 +17,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-PG_URL = os.environ.get("LEADSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from leadscore import sql
+
+PG_URL = os.environ.get(
+    "LEADSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REQUIRE_PG = bool(os.environ.get("CI")) or os.environ.get("LEADSCORE_REQUIRE_POSTGRES") == "1"
 # Which dialects the integration tests run on: "sqlite,postgresql" unless narrowed.
-DIALECTS = [d for d in os.environ.get("LEADSCORE_TEST_DIALECTS", "sqlite,postgresql").split(",") if d]
+DIALECTS = [
+    d for d in os.environ.get("LEADSCORE_TEST_DIALECTS", "sqlite,postgresql").split(",") if d
+]
 DEMO_END = dt.date(2026, 6, 30)
 
 
@@ -30,7 +37,7 @@ def _postgres_available() -> str | None:
             conn.execute(sa.text("select 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # the reason goes in the skip or failure message
+    except Exception as exc:  # noqa: BLE001 (the reason goes in the skip or failure message)
         return str(exc).splitlines()[0]
 
 
@@ -79,15 +86,13 @@ def prefect_harness() -> Iterator[None]:
 
 
 # Every table a night reads or writes: what a copy of a warehouse must hold.
-WAREHOUSE_TABLES = ["crm_accounts", "crm_leads", "crm_lead_status_changes", "crm_opportunities", "product_users",
-                    "product_events", "marketing_events", "sdr_reps", "lead_scores", "lead_score_history",
-                    "lead_routing", "routing_state", "account_scores", "model_registry", "pipeline_runs",
-                    "lead_activity_daily", "activity_rollup_state", "quarantine_rows"]
+WAREHOUSE_TABLES = sql.SOURCE_TABLES + sql.OUTPUT_TABLES
 
 
 @pytest.fixture(scope="session", params=DIALECTS)
-def baseline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             prefect_harness: None) -> Iterator[Callable[[], str]]:
+def baseline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[Callable[[], str]]:
     """A small demo warehouse with the night before DEMO_END published, once per dialect.
 
     Returns a factory: each call gives the URL of a fresh copy to break or rerun.
@@ -107,7 +112,22 @@ def baseline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         with sa.create_engine(PG_URL).begin() as conn:
             conn.execute(sa.text(f"create schema {schema}"))
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    assert main(["demo-data", "--leads", "800", "--days", "220", "--end-date", DEMO_END.isoformat(), "--url", url]) == 0
+    assert (
+        main(
+            [
+                "demo-data",
+                "--leads",
+                "800",
+                "--days",
+                "220",
+                "--end-date",
+                DEMO_END.isoformat(),
+                "--url",
+                url,
+            ]
+        )
+        == 0
+    )
     assert main(["run", "--date", (DEMO_END - dt.timedelta(days=1)).isoformat(), "--url", url]) == 0
     copies: list[str] = []
 
@@ -125,13 +145,15 @@ def baseline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             conn.execute(sa.text(f"create schema {name}"))
             for table in WAREHOUSE_TABLES:
                 if sa.inspect(conn).has_table(table, schema=schema):
-                    conn.execute(sa.text(f"create table {name}.{table} as select * from {schema}.{table}"))
+                    conn.execute(
+                        sa.text(f"create table {name}.{table} as select * from {schema}.{table}")
+                    )
         copies.append(name)
         copy_url = f"{PG_URL}?options=-csearch_path%3D{name}"
         from leadscore import warehouse
 
-        with warehouse.connect(copy_url).begin() as conn:
-            warehouse.ensure_views(conn)  # a table copy does not carry the views
+        with warehouse.connect(copy_url).session() as s, s.transaction():
+            s.ensure_views()  # a table copy does not carry the views
         return copy_url
 
     yield copy

@@ -1,4 +1,5 @@
 """The validation suites catch each kind of bad input, and let odd but valid data through."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,9 +8,9 @@ import polars as pl
 import pytest
 
 from leadscore import warehouse
-from leadscore.contract import SOURCE_COLUMNS
+from leadscore.contract import FRAME_TABLES, SOURCE_COLUMNS
 from leadscore.settings import load_settings
-from tasks import validate
+from leadscore.tasks import validate
 from tests.model.conftest import demo_tables
 
 NOW = dt.datetime(2026, 7, 1, 6, 0)
@@ -18,14 +19,15 @@ NOW = dt.datetime(2026, 7, 1, 6, 0)
 @pytest.fixture(scope="module")
 def clean() -> dict[str, pl.DataFrame]:
     tables = demo_tables(leads=400, days=120)
-    return {t: tables[t] for t in ("crm_accounts", "crm_leads", "crm_lead_status_changes", "crm_opportunities",
-                                   "product_users", "sdr_reps")}
+    return {t: tables[t] for t in FRAME_TABLES}
 
 
 def run(tables: dict[str, pl.DataFrame]) -> validate.Report:
     typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in tables.items()}
     rules = validate.load_rules(load_settings().validation_path)
-    return validate.check_types(typed, tables).merge(validate.validate_frames(typed, NOW, rules, validate.Runner(None)))
+    return validate.check_types(typed, tables).merge(
+        validate.validate_frames(typed, NOW, rules, validate.Runner(None))
+    )
 
 
 def errors(report: validate.Report) -> set[tuple[str, str | None, str]]:
@@ -44,13 +46,19 @@ def test_duplicate_lead_id(clean):
 
 
 def test_missing_and_renamed_columns(clean):
-    report = run({**clean, "crm_accounts": clean["crm_accounts"].rename({"employee_count": "employees"})})
+    report = run(
+        {**clean, "crm_accounts": clean["crm_accounts"].rename({"employee_count": "employees"})}
+    )
     assert ("crm_accounts", "employee_count", "missing column") in errors(report)
 
 
 def test_orphan_opportunities_are_quarantined_not_fatal(clean):
     opps = clean["crm_opportunities"].with_columns(
-        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("no-such-lead")).otherwise(pl.col("lead_id")).alias("lead_id"))
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("no-such-lead"))
+        .otherwise(pl.col("lead_id"))
+        .alias("lead_id")
+    )
     report = run({**clean, "crm_opportunities": opps})
     # One orphan among many is below the match-rate floor: a warning, and the row set aside.
     assert report.errors == []
@@ -61,33 +69,48 @@ def test_orphan_opportunities_are_quarantined_not_fatal(clean):
 
 def test_every_email_malformed(clean):
     leads = clean["crm_leads"].with_columns(pl.lit("not an email").alias("email"))
-    assert ("crm_leads", "email", "share of well-formed emails") in errors(run({**clean, "crm_leads": leads}))
+    assert ("crm_leads", "email", "share of well-formed emails") in errors(
+        run({**clean, "crm_leads": leads})
+    )
 
 
 def test_text_in_employee_count(clean):
     accounts = clean["crm_accounts"].with_columns(pl.col("employee_count").cast(pl.String))
-    accounts = accounts.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("about fifty"))
-                                     .otherwise(pl.col("employee_count")).alias("employee_count"))
+    accounts = accounts.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("about fifty"))
+        .otherwise(pl.col("employee_count"))
+        .alias("employee_count")
+    )
     report = run({**clean, "crm_accounts": accounts})
     failure = next(f for f in report.errors if f.column == "employee_count")
     assert "about fifty" in failure.examples
 
 
 def test_unknown_status(clean):
-    leads = clean["crm_leads"].with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("zombie"))
-                                            .otherwise(pl.col("status")).alias("status"))
+    leads = clean["crm_leads"].with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("zombie"))
+        .otherwise(pl.col("status"))
+        .alias("status")
+    )
     report = run({**clean, "crm_leads": leads})
     assert ("crm_leads", "status", "allowed values") in errors(report)
 
 
 def test_timestamps_after_the_present(clean):
-    leads = clean["crm_leads"].with_columns(pl.when(pl.int_range(pl.len()) == 0).then(dt.datetime(2031, 1, 1))
-                                            .otherwise(pl.col("created_at")).alias("created_at"))
+    leads = clean["crm_leads"].with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(dt.datetime(2031, 1, 1))
+        .otherwise(pl.col("created_at"))
+        .alias("created_at")
+    )
     report = run({**clean, "crm_leads": leads})
     assert ("crm_leads", "created_at", "no time after the real present") in errors(report)
 
 
 def test_names_in_mixed_scripts_and_odd_unicode_pass(clean):
     accounts = clean["crm_accounts"].with_columns(
-        pl.lit("Ünïcødé 株式会社 شركة \u200b\u202e Ltd").alias("name"))
+        pl.lit("Ünïcødé 株式会社 شركة \u200b\u202e Ltd").alias("name")
+    )
     assert run({**clean, "crm_accounts": accounts}).errors == []

@@ -1,4 +1,5 @@
 """A user's mistake gets one clear line and a non-zero exit, not a traceback."""
+
 from __future__ import annotations
 
 import pytest

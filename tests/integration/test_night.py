@@ -1,4 +1,5 @@
 """A whole night against a real warehouse, SQLite and PostgreSQL, through the CLI users run."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,28 +15,56 @@ from tests.conftest import DEMO_END
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
-OUTPUT_TABLES = ["lead_scores", "lead_score_history", "lead_routing", "account_scores", "model_registry",
-                 "pipeline_runs"]
+OUTPUT_TABLES = [
+    "lead_scores",
+    "lead_score_history",
+    "lead_routing",
+    "account_scores",
+    "model_registry",
+    "pipeline_runs",
+]
 
 
 def demo(url: str, leads: int = 3000, days: int = 240) -> None:
-    assert main(["demo-data", "--leads", str(leads), "--days", str(days), "--seed", "7",
-                 "--end-date", DEMO_END.isoformat(), "--url", url]) == 0
+    assert (
+        main(
+            [
+                "demo-data",
+                "--leads",
+                str(leads),
+                "--days",
+                str(days),
+                "--seed",
+                "7",
+                "--end-date",
+                DEMO_END.isoformat(),
+                "--url",
+                url,
+            ]
+        )
+        == 0
+    )
 
 
 def query(url: str, statement: str) -> pl.DataFrame:
-    with warehouse.connect(url).connect() as conn:
-        return warehouse.read_frame(conn, statement)
+    return warehouse.connect(url).query(statement)
 
 
 def night_artifact(run_id: str) -> str:
     """The markdown summary the night left on its Prefect flow run."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leadscore-night"])),
-                                          flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leadscore-night"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+        )
     assert len(artifacts) == 1
     return str(artifacts[0].data)
 
@@ -66,23 +95,34 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     # A clean night passes validation, and says what it checked.
     run = query(url, f"select run_id, validation from pipeline_runs where run_date = '{DEMO_END}'")
     summary = json.loads(run["validation"][0])
-    assert summary["errors"] == 0 and summary["expectations"] > 50 and summary["quarantined_rows"] == 0
+    assert (
+        summary["errors"] == 0 and summary["expectations"] > 50 and summary["quarantined_rows"] == 0
+    )
     artifact = night_artifact(run["run_id"][0])
-    assert f"validation: {summary['expectations']} expectations, 0 errors, 0 warnings, 0 rows quarantined" in artifact
+    assert (
+        f"validation: {summary['expectations']} expectations, 0 errors, 0 warnings, 0 rows "
+        "quarantined" in artifact
+    )
     assert summary["data_docs"] in artifact
     # One Data Docs site per night, with the input suites and the output suite in it.
     index = Path(summary["data_docs"])
     assert index.parent.name == DEMO_END.isoformat()
     pages = index.read_text()
-    assert all(f"validations/{suite}" in pages for suite in ("crm_leads", "product_events_night", "lead_scores_output"))
+    assert all(
+        f"validations/{suite}" in pages
+        for suite in ("crm_leads", "product_events_night", "lead_scores_output")
+    )
 
     history = query(url, "select * from lead_score_history order by lead_id, score_date")
     assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 0
     again = query(url, "select * from lead_score_history order by lead_id, score_date")
     assert history.equals(again), "a rerun of the same date must leave identical history rows"
     assert query(url, "select * from lead_routing").height == routed.height, "no lead routed twice"
-    runs = query(url, f"select status, scores_changed from pipeline_runs where run_date = '{DEMO_END}' "
-                      "order by started_at")
+    runs = query(
+        url,
+        f"select status, scores_changed from pipeline_runs where run_date = '{DEMO_END}' "
+        "order by started_at",
+    )
     assert runs["status"].to_list() == ["succeeded", "succeeded"]
     assert not bool(runs["scores_changed"][1])
 
@@ -92,17 +132,30 @@ def test_backfill_writes_one_history_date_per_day_and_keeps_the_latest_morning_t
     latest = DEMO_END - dt.timedelta(days=1)
     start, end = latest - dt.timedelta(days=2), latest - dt.timedelta(days=1)
     morning = query(url, "select * from lead_scores order by lead_id")
-    assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--url", url]) == 0
+    assert (
+        main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--url", url])
+        == 0
+    )
     dates = query(url, "select distinct score_date from lead_score_history order by score_date")
-    assert [str(d)[:10] for d in dates["score_date"]] == [(start + dt.timedelta(days=i)).isoformat() for i in range(3)]
-    # Backfilling older dates writes their history, not the morning table, which keeps the latest night.
+    assert [str(d)[:10] for d in dates["score_date"]] == [
+        (start + dt.timedelta(days=i)).isoformat() for i in range(3)
+    ]
+    # Backfilling older dates writes their history, not the morning table, which keeps the
+    # latest night.
     assert query(url, "select * from lead_scores order by lead_id").equals(morning)
 
-    routing = query(url, "select r.lead_id, r.score_date, r.rep_id, r.rule, a.owner_id, reps.daily_capacity "
-                         "from lead_routing r join sdr_reps reps on reps.rep_id = r.rep_id "
-                         "left join crm_accounts a on a.account_id = r.account_id")
-    per_rep_night = routing.group_by("rep_id", "score_date").agg(pl.len(), pl.col("daily_capacity").first())
-    assert (per_rep_night["len"] <= per_rep_night["daily_capacity"]).all(), "a rep got more than its capacity"
+    routing = query(
+        url,
+        "select r.lead_id, r.score_date, r.rep_id, r.rule, a.owner_id, reps.daily_capacity "
+        "from lead_routing r join sdr_reps reps on reps.rep_id = r.rep_id "
+        "left join crm_accounts a on a.account_id = r.account_id",
+    )
+    per_rep_night = routing.group_by("rep_id", "score_date").agg(
+        pl.len(), pl.col("daily_capacity").first()
+    )
+    assert (per_rep_night["len"] <= per_rep_night["daily_capacity"]).all(), (
+        "a rep got more than its capacity"
+    )
     reps = query(url, "select rep_id, active from sdr_reps")
     active = set(reps.filter(pl.col("active").cast(pl.Boolean))["rep_id"])
     owned = routing.filter(pl.col("owner_id").is_in(list(active)))
@@ -110,14 +163,16 @@ def test_backfill_writes_one_history_date_per_day_and_keeps_the_latest_morning_t
     full = {(r, str(d)) for r, d, n, cap in per_rep_night.iter_rows() if n >= cap}
     for lead in owned.iter_rows(named=True):
         # An owned account's lead goes to its owner, unless the owner had no room left that night.
-        assert lead["rep_id"] == lead["owner_id"] or (lead["owner_id"], str(lead["score_date"])) in full, lead
+        assert (
+            lead["rep_id"] == lead["owner_id"]
+            or (lead["owner_id"], str(lead["score_date"])) in full
+        ), lead
     assert routing["rep_id"].is_in(list(active)).all(), "a lead went to an inactive rep"
 
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(warehouse_url, capsys):
     demo(warehouse_url, leads=500, days=200)
-    engine = warehouse.connect(warehouse_url)
-    with warehouse.run_lock(engine, warehouse_url):
+    with warehouse.connect(warehouse_url).lock():
         assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 2
     assert "another leadscore run holds the lock" in capsys.readouterr().err
 
@@ -128,9 +183,13 @@ def test_a_worse_challenger_keeps_the_champion_and_says_why(baseline, monkeypatc
     # A negative tolerance makes any challenger "worse than the champion beyond tolerance".
     monkeypatch.setenv("LEADSCORE_PROMOTION_TOLERANCE", "-1")
     assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 0
-    registry = query(url, f"select status, status_reason from model_registry where model_version <> '{champion}'")
+    registry = query(
+        url, f"select status, status_reason from model_registry where model_version <> '{champion}'"
+    )
     assert registry["status"].to_list() == ["challenger"]
     assert f"kept champion {champion}" in registry["status_reason"][0]
     assert set(query(url, "select model_version from lead_scores")["model_version"]) == {champion}
-    message = query(url, f"select message from pipeline_runs where run_date = '{DEMO_END}'")["message"][0]
+    message = query(url, f"select message from pipeline_runs where run_date = '{DEMO_END}'")[
+        "message"
+    ][0]
     assert "challenger" in message and f"kept champion {champion}" in message

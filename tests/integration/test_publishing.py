@@ -1,4 +1,5 @@
 """Morning tables that survive crashes and concurrent readers."""
+
 from __future__ import annotations
 
 import os
@@ -16,15 +17,24 @@ from tests.conftest import DEMO_END
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 NIGHT = DEMO_END.isoformat()
 # What a night writes; run ids and wall-clock times differ between two runs by nature.
-OUTPUTS = {"lead_scores": ["run_id"], "lead_score_history": ["run_id"], "lead_routing": ["run_id"],
-           "routing_state": [], "account_scores": ["run_id"], "model_registry": [], "lead_activity_daily": [],
-           "activity_rollup_state": [], "quarantine_rows": ["run_id"]}
+OUTPUTS = {
+    "lead_scores": ["run_id"],
+    "lead_score_history": ["run_id"],
+    "lead_routing": ["run_id"],
+    "routing_state": [],
+    "account_scores": ["run_id"],
+    "model_registry": [],
+    "lead_activity_daily": [],
+    "activity_rollup_state": [],
+    "quarantine_rows": ["run_id"],
+}
 
 
 def tables(url: str) -> dict[str, pl.DataFrame]:
-    with warehouse.connect(url).connect() as conn:
-        return {t: warehouse.read_frame(conn, f"select * from {t}").drop(drop).sort(pl.all())
-                for t, drop in OUTPUTS.items()}
+    wh = warehouse.connect(url)
+    return {
+        t: wh.query(f"select * from {t}").drop(drop).sort(pl.all()) for t, drop in OUTPUTS.items()
+    }
 
 
 def run_in_subprocess(url: str, crash_at: str | None) -> int:
@@ -34,8 +44,13 @@ def run_in_subprocess(url: str, crash_at: str | None) -> int:
     env.pop("LEADSCORE_CRASH_AT", None)
     if crash_at:
         env["LEADSCORE_CRASH_AT"] = crash_at
-    done = subprocess.run([sys.executable, "-m", "leadscore.cli", "run", "--date", NIGHT, "--url", url],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "leadscore.cli", "run", "--date", NIGHT, "--url", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done.returncode
 
 
@@ -53,7 +68,8 @@ KILL_POINTS = ["train", "publish:staged", "publish:started", "publish:before-com
 
 
 def test_kill_and_rerun_gives_the_tables_of_an_uninterrupted_run(baseline, uninterrupted):
-    # One warehouse killed at each point in turn, as a night retried after crash upon crash would be.
+    # One warehouse killed at each point in turn, as a night retried after crash upon crash
+    # would be.
     crashed = baseline()
     before = tables(crashed)
     for point in KILL_POINTS:
@@ -64,18 +80,24 @@ def test_kill_and_rerun_gives_the_tables_of_an_uninterrupted_run(baseline, unint
     assert run_in_subprocess(crashed, None) == 0
     got = tables(crashed)
     for name in OUTPUTS:
-        assert got[name].equals(uninterrupted[name]), f"{name} differs from the uninterrupted night's after the kills"
+        assert got[name].equals(uninterrupted[name]), (
+            f"{name} differs from the uninterrupted night's after the kills"
+        )
 
 
 def test_a_reader_sees_one_whole_night_never_a_mix_or_nothing(baseline):
     url = baseline()
-    engine = warehouse.connect(url)
+    engine = warehouse.connect(url).engine
     seen: list[tuple] = []
     problems: list[Exception] = []
     stop = threading.Event()
     # One statement reads one snapshot, on both dialects.
-    probe = ("select (select count(*) from lead_scores) as n, (select min(score_date) from lead_scores) as lo, "
-             "(select max(score_date) from lead_scores) as hi, (select max(score_date) from v_sdr_queue) as queue")
+    probe = (
+        "select (select count(*) from lead_scores) as n, "
+        "(select min(score_date) from lead_scores) as lo, "
+        "(select max(score_date) from lead_scores) as hi, "
+        "(select max(score_date) from v_sdr_queue) as queue"
+    )
 
     def read() -> None:
         try:
@@ -83,7 +105,7 @@ def test_a_reader_sees_one_whole_night_never_a_mix_or_nothing(baseline):
                 while not stop.is_set():
                     seen.append(tuple(conn.exec_driver_sql(probe).one()))
                     conn.rollback()
-        except Exception as exc:  # handed to the test thread, which fails on it
+        except Exception as exc:  # noqa: BLE001 (handed to the test thread, which fails on it)
             problems.append(exc)
 
     reader = threading.Thread(target=read)
@@ -97,5 +119,7 @@ def test_a_reader_sees_one_whole_night_never_a_mix_or_nothing(baseline):
     dates = {str(lo)[:10] for _, lo, _, _ in seen}
     assert len(seen) > 10
     assert all(n > 0 for n, *_ in seen), "a reader saw an empty lead_scores"
-    assert all(str(lo) == str(hi) == str(queue) for _, lo, hi, queue in seen), "a reader saw two nights at once"
+    assert all(str(lo) == str(hi) == str(queue) for _, lo, hi, queue in seen), (
+        "a reader saw two nights at once"
+    )
     assert dates <= {str(DEMO_END), str(DEMO_END.fromordinal(DEMO_END.toordinal() - 1))}

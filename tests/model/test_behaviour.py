@@ -1,4 +1,5 @@
 """Behavioural tests of the trained scoring: invariance, direction, determinism, quality."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from tasks import score, train
+from leadscore.tasks import features, score, train
 from tests.model.conftest import END
 
 
@@ -19,17 +20,37 @@ def test_renaming_a_lead_or_changing_its_email_case_leaves_its_score(demo, candi
 
     base = scores(candidate, demo.rows([END]))
     # Every table that names a lead names it differently; nothing else changes.
-    renamed = Demo({t: f.with_columns(("renamed-" + pl.col("lead_id")).alias("lead_id")) if "lead_id" in f.columns else f
-                    for t, f in demo.tables.items()})
-    after = scores(candidate, renamed.rows([END])).with_columns(pl.col("lead_id").str.strip_prefix("renamed-"))
+    renamed = Demo(
+        {
+            t: f.with_columns(("renamed-" + pl.col("lead_id")).alias("lead_id"))
+            if "lead_id" in f.columns
+            else f
+            for t, f in demo.tables.items()
+        }
+    )
+    after = scores(candidate, renamed.rows([END])).with_columns(
+        pl.col("lead_id").str.strip_prefix("renamed-")
+    )
     assert base.equals(after.sort("lead_id"))
-    shouted = Demo({**demo.tables, "crm_leads": demo.tables["crm_leads"].with_columns(pl.col("email").str.to_uppercase())})
+    shouted = Demo(
+        {
+            **demo.tables,
+            "crm_leads": demo.tables["crm_leads"].with_columns(pl.col("email").str.to_uppercase()),
+        }
+    )
     assert base.equals(scores(candidate, shouted.rows([END])))
 
 
 def with_event(demo, event: str, times: int = 1) -> pl.DataFrame:
-    extra = demo.rows([END]).select("lead_id").with_columns(
-        pl.lit(END).alias("activity_date"), pl.lit(event).alias("event"), pl.lit(times, dtype=pl.Int64).alias("events"))
+    extra = (
+        demo.rows([END])
+        .select("lead_id")
+        .with_columns(
+            pl.lit(END).alias("activity_date"),
+            pl.lit(event).alias("event"),
+            pl.lit(times, dtype=pl.Int64).alias("events"),
+        )
+    )
     return pl.concat([demo.activity, extra])
 
 
@@ -52,7 +73,7 @@ def test_email_opens_barely_move_a_score(demo, candidate):
 
 
 def test_same_data_and_seed_give_the_same_model(demo, candidate, settings):
-    days = train.snapshot_days(END, demo.profiles["created_at"].min().date(), settings)
+    days = features.snapshot_days(END, demo.profiles["created_at"].min().date(), settings)
     again = train.fit_candidate(demo.rows(days, settings.horizon_days), END, settings)
     assert again.sha256 == candidate.sha256
 
@@ -70,7 +91,8 @@ def test_points_table_says_what_each_action_is_worth(candidate):
     table = pl.DataFrame(candidate.points_table)
 
     def most(action: str) -> float:
-        # An action counts in several windows (7, 30, 90 days): its worth is the sum of its best bins.
+        # An action counts in several windows (7, 30, 90 days): its worth is the sum of
+        # its best bins.
         family = table.filter(pl.col("feature").str.starts_with(action + "_"))
         return float(family.group_by("feature").agg(pl.col("points").max())["points"].sum())
 

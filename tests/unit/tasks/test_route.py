@@ -1,4 +1,5 @@
 """Routing rules, round robin, capacity, ownership and episodes, on tiny frames."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,36 +10,71 @@ import pytest
 
 from leadscore.errors import LeadscoreError
 from leadscore.settings import load_settings
-from tasks import route
+from leadscore.tasks import route
 
 D = dt.date(2026, 6, 30)
 SLA = route.Sla(48)
-HISTORY = pl.DataFrame(schema={"lead_id": pl.String, "account_id": pl.String, "rep_id": pl.String,
-                               "team": pl.String, "score_date": pl.Date, "routed_at": pl.Datetime("us")})
+HISTORY = pl.DataFrame(
+    schema={
+        "lead_id": pl.String,
+        "account_id": pl.String,
+        "rep_id": pl.String,
+        "team": pl.String,
+        "score_date": pl.Date,
+        "routed_at": pl.Datetime("us"),
+    }
+)
 
 
 def reps(n: int = 3, capacity: int = 2, team: str = "EMEA") -> pl.DataFrame:
-    return pl.DataFrame({"rep_id": [f"R{i}" for i in range(n)], "name": [f"Rep {i}" for i in range(n)],
-                         "team": [team] * n, "daily_capacity": [capacity] * n, "active": [True] * n})
+    return pl.DataFrame(
+        {
+            "rep_id": [f"R{i}" for i in range(n)],
+            "name": [f"Rep {i}" for i in range(n)],
+            "team": [team] * n,
+            "daily_capacity": [capacity] * n,
+            "active": [True] * n,
+        }
+    )
 
 
-def todo(n: int, team: str = "EMEA", account: str | None = None, owner: str | None = None) -> pl.DataFrame:
-    return pl.DataFrame({"lead_id": [f"L{i:03d}" for i in range(n)], "account_id": [account] * n,
-                         "owner_id": [owner] * n, "team": [team] * n, "rule": ["emea"] * n,
-                         "score": [120.0] * n}, schema_overrides={"account_id": pl.String, "owner_id": pl.String})
+def todo(
+    n: int, team: str = "EMEA", account: str | None = None, owner: str | None = None
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "lead_id": [f"L{i:03d}" for i in range(n)],
+            "account_id": [account] * n,
+            "owner_id": [owner] * n,
+            "team": [team] * n,
+            "rule": ["emea"] * n,
+            "score": [120.0] * n,
+        },
+        schema_overrides={"account_id": pl.String, "owner_id": pl.String},
+    )
 
 
 def test_default_rules_first_match_wins():
     rules = route.load_rules(load_settings().routing_path)
-    leads = pl.DataFrame({"lead_id": ["us-big", "us-small", "us-target", "de", "unknown"],
-                          "country_code": ["US", "US", "US", "DE", None],
-                          "employee_count": [5000.0, 50.0, 50.0, 50.0, None],
-                          "industry": [None] * 5, "is_target_account": [0, 0, 1, 0, 0]})
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["us-big", "us-small", "us-target", "de", "unknown"],
+            "country_code": ["US", "US", "US", "DE", None],
+            "employee_count": [5000.0, 50.0, 50.0, 50.0, None],
+            "industry": [None] * 5,
+            "is_target_account": [0, 0, 1, 0, 0],
+        }
+    )
     teams = dict(route.assign_teams(leads, rules).select("lead_id", "team").iter_rows())
     # Enterprise NA and NA target accounts go to NA-ENT; the rest of NA to NA-SMB; DE by region;
     # a lead with no country falls through to the catch-all.
-    assert teams == {"us-big": "NA-ENT", "us-small": "NA-SMB", "us-target": "NA-ENT", "de": "EMEA",
-                     "unknown": "NA-SMB"}
+    assert teams == {
+        "us-big": "NA-ENT",
+        "us-small": "NA-SMB",
+        "us-target": "NA-ENT",
+        "de": "EMEA",
+        "unknown": "NA-SMB",
+    }
 
 
 def test_a_bad_rules_file_names_the_rule_and_key(tmp_path: Path):
@@ -49,7 +85,9 @@ def test_a_bad_rules_file_names_the_rule_and_key(tmp_path: Path):
 
 
 def test_round_robin_is_fair_and_respects_capacity():
-    routed, pointers, overflow = route.route(todo(7), reps(3, capacity=2), HISTORY, {}, D, SLA, "run")
+    routed, _pointers, overflow = route.route(
+        todo(7), reps(3, capacity=2), HISTORY, {}, D, SLA, "run"
+    )
     counts = routed.group_by("rep_id").len().sort("rep_id")["len"].to_list()
     # 3 reps x 2 = 6 places for 7 leads: two each, the seventh waits in overflow.
     assert counts == [2, 2, 2]
@@ -60,7 +98,9 @@ def test_round_robin_is_fair_and_respects_capacity():
 
 def test_pointer_carries_across_nights():
     _, pointers, _ = route.route(todo(1), reps(3), HISTORY, {}, D, SLA, "run")
-    routed, _, _ = route.route(todo(1), reps(3), HISTORY, pointers, D + dt.timedelta(days=1), SLA, "run")
+    routed, _, _ = route.route(
+        todo(1), reps(3), HISTORY, pointers, D + dt.timedelta(days=1), SLA, "run"
+    )
     # Yesterday R0 got the lead, so tonight starts with R1.
     assert routed["rep_id"].to_list() == ["R1"]
 
@@ -72,24 +112,46 @@ def test_inactive_reps_are_skipped():
 
 
 def test_account_owner_first_then_the_accounts_earlier_rep():
-    routed, _, _ = route.route(todo(2, account="A1", owner="R2"), reps(3), HISTORY, {}, D, SLA, "run")
+    routed, _, _ = route.route(
+        todo(2, account="A1", owner="R2"), reps(3), HISTORY, {}, D, SLA, "run"
+    )
     assert routed["rep_id"].to_list() == ["R2", "R2"]
     assert set(routed["rule"]) == {"account_owner"}
-    earlier = pl.DataFrame({"lead_id": ["old"], "account_id": ["A1"], "rep_id": ["R1"], "team": ["EMEA"],
-                            "score_date": [D - dt.timedelta(days=3)], "routed_at": [dt.datetime(2026, 6, 28)]})
+    earlier = pl.DataFrame(
+        {
+            "lead_id": ["old"],
+            "account_id": ["A1"],
+            "rep_id": ["R1"],
+            "team": ["EMEA"],
+            "score_date": [D - dt.timedelta(days=3)],
+            "routed_at": [dt.datetime(2026, 6, 28)],
+        }
+    )
     routed, _, _ = route.route(todo(1, account="A1"), reps(3), earlier, {}, D, SLA, "run")
     assert routed["rep_id"].to_list() == ["R1"] and routed["rule"][0] == "account_rep"
 
 
 def test_a_lead_is_routed_once_per_episode():
-    ready = pl.DataFrame({"lead_id": ["same", "again", "new"], "priority": [1.0, 2.0, 3.0],
-                          "sdr_ready_since": [D - dt.timedelta(days=5), D, D]})
-    history = pl.DataFrame({"lead_id": ["same", "again"], "score_date": [D - dt.timedelta(days=4),
-                                                                         D - dt.timedelta(days=40)]})
+    ready = pl.DataFrame(
+        {
+            "lead_id": ["same", "again", "new"],
+            "priority": [1.0, 2.0, 3.0],
+            "sdr_ready_since": [D - dt.timedelta(days=5), D, D],
+        }
+    )
+    history = pl.DataFrame(
+        {
+            "lead_id": ["same", "again"],
+            "score_date": [D - dt.timedelta(days=4), D - dt.timedelta(days=40)],
+        }
+    )
     got = route.candidates(ready, history, D, 30)["lead_id"].to_list()
-    # "same" was routed in its current episode; "again" crossed again 40 days after its last routing.
+    # "same" was routed in its current episode; "again" crossed again 40 days after its last
+    # routing.
     assert got == ["new", "again"]
-    recent = history.with_columns(pl.Series("score_date", [D - dt.timedelta(days=4), D - dt.timedelta(days=10)]))
+    recent = history.with_columns(
+        pl.Series("score_date", [D - dt.timedelta(days=4), D - dt.timedelta(days=10)])
+    )
     # Within 30 days of the last routing a new crossing is not routed again.
     assert route.candidates(ready, recent, D, 30)["lead_id"].to_list() == ["new"]
 
@@ -101,23 +163,38 @@ def test_over_thirty_nights_reps_with_room_stay_within_one_and_under_capacity():
     rng = __import__("random").Random(3)
     for night in range(30):
         day = D + dt.timedelta(days=night)
-        # Between 0 and 15 new SDR-ready leads a night: sometimes more than the team's 20 places, never mostly.
-        leads = todo(rng.randint(0, 15)).with_columns(pl.format("N{}-{}", pl.lit(night), pl.col("lead_id")).alias("lead_id"))
+        # Between 0 and 15 new SDR-ready leads a night: sometimes more than the team's 20
+        # places, never mostly.
+        leads = todo(rng.randint(0, 15)).with_columns(
+            pl.format("N{}-{}", pl.lit(night), pl.col("lead_id")).alias("lead_id")
+        )
         routed, pointers, _ = route.route(leads, team, history, pointers, day, SLA, "run")
         per_rep = routed.group_by("rep_id").len()
-        assert per_rep["len"].max() is None or per_rep["len"].max() <= 5  # never above daily capacity
+        assert (
+            per_rep["len"].max() is None or per_rep["len"].max() <= 5
+        )  # never above daily capacity
         history = pl.concat([history, routed.select(HISTORY.columns)])
     totals = history.group_by("rep_id").len()["len"]
-    # Round robin with a pointer kept across nights: nobody gets more than one lead more than another.
+    # Round robin with a pointer kept across nights: nobody gets more than one lead more than
+    # another.
     assert totals.max() - totals.min() <= 1
 
 
 def test_a_full_day_sends_the_rest_to_overflow_and_rerunning_a_routed_day_adds_nothing():
-    routed, pointers, overflow = route.route(todo(12), reps(2, capacity=5), HISTORY, {}, D, SLA, "run")
+    routed, pointers, overflow = route.route(
+        todo(12), reps(2, capacity=5), HISTORY, {}, D, SLA, "run"
+    )
     assert routed.height == 10 and overflow.height == 2
     # The same night again, with tonight's routing stored: every rep is at capacity already.
-    again, _, overflow_again = route.route(todo(2).with_columns(pl.lit("late").alias("lead_id")), reps(2, capacity=5),
-                                           routed.select(HISTORY.columns), pointers, D, SLA, "run")
+    again, _, overflow_again = route.route(
+        todo(2).with_columns(pl.lit("late").alias("lead_id")),
+        reps(2, capacity=5),
+        routed.select(HISTORY.columns),
+        pointers,
+        D,
+        SLA,
+        "run",
+    )
     assert again.height == 0 and overflow_again.height == 2
 
 
@@ -130,8 +207,12 @@ def test_sla_in_clock_hours_by_default_and_in_working_hours_when_asked(tmp_path:
     berlin = route.Sla(16, business_hours=True, team_timezones={"EMEA": "Europe/Berlin"})
     # Routed at 00:00 UTC on a Friday (02:00 in Berlin): Friday and Monday 09:00-17:00 Berlin time.
     assert berlin.due(dt.datetime(2026, 7, 3), "EMEA") == dt.datetime(2026, 7, 6, 15, 0)
-    holiday = route.Sla(16, business_hours=True, team_timezones={"EMEA": "Europe/Berlin"},
-                        holidays=frozenset({dt.date(2026, 7, 6)}))
+    holiday = route.Sla(
+        16,
+        business_hours=True,
+        team_timezones={"EMEA": "Europe/Berlin"},
+        holidays=frozenset({dt.date(2026, 7, 6)}),
+    )
     assert holiday.due(dt.datetime(2026, 7, 3), "EMEA") == dt.datetime(2026, 7, 7, 15, 0)
     # Routed at 13:00 on a Wednesday: 4 hours that day, 8 on Thursday, 4 on Friday.
     assert working.due(dt.datetime(2026, 7, 1, 13, 0), "X") == dt.datetime(2026, 7, 3, 13, 0)
@@ -139,12 +220,18 @@ def test_sla_in_clock_hours_by_default_and_in_working_hours_when_asked(tmp_path:
 
 def test_the_sla_of_the_routing_file_is_checked(tmp_path: Path):
     rules = route.load_rules(load_settings().routing_path, sla_hours=24)
-    assert rules.sla.hours == 24 and not rules.sla.business_hours and rules.sla.team_timezones["EMEA"] == "Europe/Berlin"
+    assert (
+        rules.sla.hours == 24
+        and not rules.sla.business_hours
+        and rules.sla.team_timezones["EMEA"] == "Europe/Berlin"
+    )
     base = '[[rules]]\nteam = "A"\n[sla]\nbusiness_hours = true\n'
-    for extra, message in (('opens = "18:00"\n', "opens .* must be before closes"),
-                           ('timezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
-                           ('days = ["someday"]\n', "days must name weekdays"),
-                           ('open = "09:00"\n', r"\[sla\]: unknown key\(s\) open")):
+    for extra, message in (
+        ('opens = "18:00"\n', "opens .* must be before closes"),
+        ('timezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
+        ('days = ["someday"]\n', "days must name weekdays"),
+        ('open = "09:00"\n', r"\[sla\]: unknown key\(s\) open"),
+    ):
         bad = tmp_path / "r.toml"
         bad.write_text(base + extra)
         with pytest.raises(LeadscoreError, match=message):

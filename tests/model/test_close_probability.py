@@ -1,4 +1,5 @@
 """CloseProbabilityModel follows scikit-learn's conventions and works on other lead data."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from models import CloseProbabilityModel
-from tasks.train import ece
+from leadscore.models import CloseProbabilityModel
+from leadscore.tasks.train import ece
 
 DATASET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "x_education_leads.csv"
 
@@ -32,7 +33,7 @@ def test_sklearn_conventions():
     model = CloseProbabilityModel(kind="scorecard", C=0.5)
     assert clone(model).get_params()["C"] == 0.5
     X, y = toy()
-    assert model.fit(X, y) is model                      # fit returns self
+    assert model.fit(X, y) is model  # fit returns self
     assert not hasattr(CloseProbabilityModel(), "weights_")  # __init__ stores parameters only
     p = model.predict_proba(X)
     assert p.shape == (len(y), 2) and np.allclose(p.sum(axis=1), 1)
@@ -41,7 +42,11 @@ def test_sklearn_conventions():
 def test_pandas_and_polars_give_the_same_model():
     X, y = toy()
     a = CloseProbabilityModel(kind="scorecard").fit(X, y).predict_proba(X)
-    b = CloseProbabilityModel(kind="scorecard").fit(X.to_pandas(), y).predict_proba(pd.DataFrame(X.to_pandas()))
+    b = (
+        CloseProbabilityModel(kind="scorecard")
+        .fit(X.to_pandas(), y)
+        .predict_proba(pd.DataFrame(X.to_pandas()))
+    )
     assert np.allclose(a, b)
 
 
@@ -59,7 +64,9 @@ def test_monotone_columns_never_fall():
     count = rng.poisson(1.5, size=n)
     # A noisy, mostly rising effect: unconstrained bins could dip; constrained ones must not.
     y = (rng.random(n) < 0.1 + 0.05 * np.minimum(count, 4) + rng.normal(0, 0.05, n)).astype(int)
-    model = CloseProbabilityModel(kind="scorecard", monotone={"count": 1}).fit(pl.DataFrame({"count": count}), y)
+    model = CloseProbabilityModel(kind="scorecard", monotone={"count": 1}).fit(
+        pl.DataFrame({"count": count}), y
+    )
     weights = model.weights_[0][:-1]  # the last bin is "missing"
     assert np.all(np.diff(weights) >= -1e-12)
 

@@ -1,0 +1,313 @@
+"""The warehouse adapter: what the job asks of a warehouse, the same for every dialect.
+
+A night opens one `Warehouse` and hands it to the stages. Statements are files of `sql/`, run
+with bind parameters; where a dialect needs its own text, `sql/<dialect>/<name>.sql` takes
+precedence. What differs in how a dialect moves data (bulk append, staging before the publishing
+transaction, the run lock, connection options) is a subclass in one module per dialect:
+`sqlite.py`, `postgresql.py`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import polars as pl
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from leadscore import sql
+from leadscore.settings import redact_url
+from leadscore.warehouse.frames import Schema, coerce, empty, rows_to_frame
+
+Params = Mapping[str, Any]
+
+
+def cutoff(day: dt.date) -> str:
+    """Bind value for "before the start of `day` UTC".
+
+    A bare date string compares correctly on both dialects: PostgreSQL casts it to midnight
+    UTC (the session time zone), and on SQLite '2026-07-01' sorts before every ISO timestamp
+    of that day.
+    """
+    return day.isoformat()
+
+
+def _fill(statement: str, identifiers: Mapping[str, str], quote: Callable[[str], str]) -> str:
+    """Put quoted identifiers in a statement's `{placeholders}` (table and column names from the
+    contract, never values: values are bind parameters)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match[1] not in identifiers:
+            raise KeyError(f"statement needs identifier {{{match[1]}}}")
+        return quote(identifiers[match[1]])
+
+    return PLACEHOLDER.sub(one, statement)
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _text(statement: str, params: Params) -> sa.TextClause:
+    """A text clause whose list-valued parameters expand (`event in :names`)."""
+    clause = sa.text(statement)
+    lists = [
+        sa.bindparam(k, expanding=True)
+        for k, v in params.items()
+        if isinstance(v, list | tuple) and re.search(rf"(?<![:\w]):{k}\b", statement)
+    ]
+    return clause.bindparams(*lists) if lists else clause
+
+
+def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """An extension column as the values it stores."""
+    return pa.chunked_array(
+        [chunk.storage for chunk in column.chunks], type=column.type.storage_type
+    )
+
+
+class Session:
+    """One connection of the warehouse: reads, statements, and frames staged for one transaction."""
+
+    def __init__(self, warehouse: Warehouse, conn: Connection):
+        self.warehouse = warehouse
+        self.conn = conn
+        self.staged: dict[str, pl.DataFrame] = {}
+
+    def read(
+        self,
+        name: str,
+        params: Params | None = None,
+        schema: Schema | None = None,
+        identifiers: Mapping[str, str] | None = None,
+    ) -> pl.DataFrame:
+        """Run the named statement and return its rows, cast to `schema`."""
+        params = params or {}
+        statement = self.warehouse.statement(name, identifiers)
+        result = self.conn.execute(_text(statement, params), dict(params))
+        return rows_to_frame(list(result.keys()), result.fetchall(), schema)
+
+    def scalar(self, name: str, params: Params | None = None) -> Any:
+        params = params or {}
+        return self.conn.execute(
+            _text(self.warehouse.statement(name), params), dict(params)
+        ).scalar()
+
+    def execute(self, name: str, **params: Any) -> None:
+        self.conn.execute(_text(self.warehouse.statement(name), params), params)
+
+    def create(self, names: Sequence[str]) -> None:
+        """Run the `create_<name>` statements (idempotent DDL)."""
+        for name in names:
+            self.conn.exec_driver_sql(self.warehouse.statement(f"create_{name}"))
+
+    def ensure_views(self) -> None:
+        existing = set(sa.inspect(self.conn).get_view_names())
+        self.create([v for v in sql.VIEWS if v not in existing])
+
+    def has_table(self, name: str) -> bool:
+        return sa.inspect(self.conn).has_table(name)
+
+    def append(self, table: str, frame: pl.DataFrame) -> int:
+        """Append `frame` to `table` in bulk; the number of rows."""
+        return self.warehouse.append(self.conn, table, frame) if not frame.is_empty() else 0
+
+    def stage(self, key: str, like: str, frame: pl.DataFrame) -> None:
+        """Hold `frame` under `key`, typed like table `like`, for `insert_staged` in a later
+        transaction."""
+        self.staged[key] = frame
+        if not frame.is_empty():
+            self.warehouse.stage(self.conn, key, like, frame)
+
+    def insert_staged(self, table: str, key: str) -> int:
+        """Append the frame staged under `key` to `table`; the number of rows."""
+        frame = self.staged[key]
+        return (
+            self.warehouse.insert_staged(self.conn, table, key, frame)
+            if not frame.is_empty()
+            else 0
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.conn.begin():
+            yield self
+
+
+class Warehouse(abc.ABC):
+    """A warehouse of one dialect, opened once per night (see `leadscore.warehouse.connect`)."""
+
+    dialect: ClassVar[str]
+
+    def __init__(self, url: str, engine: Engine):
+        self.url = url
+        self.engine = engine
+
+    @classmethod
+    @abc.abstractmethod
+    def create_engine(cls, url: sa.URL) -> Engine:
+        """An engine with the dialect's connection options; may refuse the URL with a
+        LeadscoreError."""
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and the run record."""
+        return redact_url(self.url)
+
+    def statement(self, name: str, identifiers: Mapping[str, str] | None = None) -> str:
+        """The text of statement `name` in this dialect, its `{placeholders}` filled with
+        `identifiers`."""
+        text = sql.load(name, self.dialect)
+        return _fill(text, identifiers, self.quote) if identifiers else text
+
+    # ---- short reads and writes, each on a connection of its own
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A connection for several statements; frames staged on it are dropped when it closes."""
+        with self.engine.connect() as conn:
+            session = Session(self, conn)
+            try:
+                yield session
+            finally:
+                if session.staged:
+                    with conn.begin():
+                        self.drop_staged(
+                            conn, [k for k, f in session.staged.items() if not f.is_empty()]
+                        )
+
+    def read(
+        self,
+        name: str,
+        params: Params | None = None,
+        schema: Schema | None = None,
+        identifiers: Mapping[str, str] | None = None,
+    ) -> pl.DataFrame:
+        """Run the named statement (see `Session.read`)."""
+        with self.session() as s:
+            return s.read(name, params, schema, identifiers)
+
+    def read_if_exists(
+        self, table: str, name: str, params: Params | None = None, schema: Schema | None = None
+    ) -> pl.DataFrame:
+        """Like `read`, but an empty frame of `schema` while the job's own `table` does not exist
+        yet."""
+        with self.session() as s:
+            return s.read(name, params, schema) if s.has_table(table) else empty(schema or {})
+
+    def read_table(self, table: str, schema: Schema | None = None) -> pl.DataFrame:
+        """Every row and column of `table`, as stored: through the dialect's columnar (Arrow)
+        reader where it has one, else row by row (also when the columnar reader refuses a
+        column that holds values of mixed types, so validation still sees them)."""
+        frame = self.read_columnar(table)
+        if frame is not None:
+            return coerce(frame, schema or {})
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.select(sa.literal_column("*")).select_from(sa.table(table)))
+            return rows_to_frame(list(result.keys()), result.fetchall(), schema)
+
+    def read_columnar(self, table: str) -> pl.DataFrame | None:
+        """`table` read through ADBC; None where the dialect has no driver or it cannot read it."""
+        try:
+            connection = self.adbc_connect()
+            if connection is None:
+                return None
+            with connection, connection.cursor() as cursor:
+                cursor.execute(f"select * from {self.quote(table)}")
+                arrow = cursor.fetch_arrow_table()
+        except Exception:  # noqa: BLE001 (mixed types in a column, no driver: the row reader decides)
+            return None
+        # Types Arrow keeps opaque (PostgreSQL's numeric) go on as their text.
+        columns = [
+            _storage(c) if isinstance(c.type, pa.BaseExtensionType) else c for c in arrow.columns
+        ]
+        return pl.from_arrow(pa.table(columns, names=arrow.column_names))
+
+    def adbc_connect(self) -> Any:
+        """A DB-API connection of the dialect's ADBC driver, or None where it has none."""
+        return None
+
+    def query(
+        self, statement: str, params: Params | None = None, schema: Schema | None = None
+    ) -> pl.DataFrame:
+        """Any SQL text, for tests, benchmarks and a person at a prompt; the job runs named
+        statements."""
+        params = params or {}
+        with self.engine.connect() as conn:
+            result = conn.execute(_text(statement, params), dict(params))
+            return rows_to_frame(list(result.keys()), result.fetchall(), schema)
+
+    def scalar(self, name: str, params: Params | None = None) -> Any:
+        with self.session() as s:
+            return s.scalar(name, params)
+
+    def has_table(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).has_table(name)
+
+    def columns(self, table: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [c["name"] for c in sa.inspect(conn).get_columns(table)]
+
+    def enforces_unique(self, table: str, column: str) -> bool:
+        """Whether the database itself keeps `column` of `table` unique (primary key or unique
+        constraint)."""
+        with self.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if inspector.get_pk_constraint(table).get("constrained_columns") == [column]:
+                return True
+            uniques = inspector.get_unique_constraints(table) + [
+                i for i in inspector.get_indexes(table) if i.get("unique")
+            ]
+        return any(u.get("column_names") == [column] for u in uniques)
+
+    def create(self, names: Sequence[str]) -> None:
+        """Run the `create_<name>` statements in one transaction."""
+        with self.session() as s, s.transaction():
+            s.create(names)
+
+    def write(self, table: str, frame: pl.DataFrame) -> int:
+        """Append `frame` to `table` in a transaction of its own."""
+        with self.session() as s, s.transaction():
+            return s.append(table, frame)
+
+    def init_db(self) -> None:
+        """Create the job's output tables and views; safe to run again."""
+        with self.session() as s, s.transaction():
+            s.create(sql.OUTPUT_TABLES + sql.OUTPUT_INDEXES)
+            for view in reversed(sql.VIEWS):
+                s.execute(f"drop_{view}")
+            # The views join the CRM tables; without them they are created by the first run.
+            if all(s.has_table(t) for t in ("crm_leads", "crm_accounts", "sdr_reps")):
+                s.create(sql.VIEWS)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ---- what each dialect does its own way
+    @abc.abstractmethod
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the one-night-at-a-time lock of this warehouse, or refuse at once with a
+        LeadscoreError."""
+
+    @abc.abstractmethod
+    def append(self, conn: Connection, table: str, frame: pl.DataFrame) -> int:
+        """Append a non-empty frame to `table` in bulk, inside the caller's transaction."""
+
+    def stage(self, conn: Connection, key: str, like: str, frame: pl.DataFrame) -> None:  # noqa: B027
+        """Move a frame bound for table `like` as close to it as the dialect can, before the
+        publishing transaction starts. By default nothing: `insert_staged` appends it."""
+
+    def insert_staged(self, conn: Connection, table: str, key: str, frame: pl.DataFrame) -> int:
+        """Inside the publishing transaction: append what was staged under `key` to `table`."""
+        return self.append(conn, table, frame)
+
+    def drop_staged(self, conn: Connection, keys: list[str]) -> None:  # noqa: B027 (see stage)
+        """Free what `stage` held (by default nothing)."""
+
+    def quote(self, identifier: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(identifier)

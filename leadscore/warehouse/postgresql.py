@@ -1,0 +1,108 @@
+"""PostgreSQL: the real warehouse. Sessions run in UTC; bulk writes use COPY."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from leadscore.errors import LeadscoreError
+from leadscore.warehouse.base import Session, Warehouse
+
+# An arbitrary constant (a 32-bit int, the lock's first key), the same for every process of the job.
+LOCK_KEY = 531_233_726
+
+
+class PostgresWarehouse(Warehouse):
+    """Publishing COPYs each frame into a temporary table on the publishing connection before the
+    transaction starts; the transaction then only moves rows inside the server (`insert ...
+    select`): it is short, and a row the server refuses fails the night before anything is deleted.
+    """
+
+    dialect = "postgresql"
+
+    @classmethod
+    def create_engine(cls, url: sa.URL) -> Engine:
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 10}, pool_pre_ping=True)
+        sa.event.listen(engine, "connect", _utc_session)
+        return engine
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, released by the server if the job
+        dies; keyed by the schema, as two schemas of one database are two warehouses."""
+        with self.engine.connect() as conn:
+            session = Session(self, conn)
+            if not session.scalar("select_try_advisory_lock", {"key": LOCK_KEY}):
+                raise LeadscoreError(
+                    f"another leadscore run holds the lock on {self.display_url}; refusing to start"
+                )
+            try:
+                conn.commit()
+                yield
+            finally:
+                session.scalar("select_advisory_unlock", {"key": LOCK_KEY})
+                conn.commit()
+
+    def adbc_connect(self) -> Any:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        # libpq's own URI: the same host, database and options (search_path) as the engine's.
+        uri = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return adbc.connect(uri)
+
+    def append(self, conn: Connection, table: str, frame: pl.DataFrame) -> int:
+        """COPY the frame as CSV (timestamps with their UTC offset)."""
+        buffer = io.BytesIO()
+        prepared = frame.with_columns(
+            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+            for c, k in frame.schema.items()
+            if isinstance(k, pl.Datetime)
+        )
+        prepared.write_csv(buffer, include_header=False, null_value="\\N", quote_style="necessary")
+        columns = ", ".join(self.quote(c) for c in frame.columns)
+        raw = conn.connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                f"copy {self.quote(table)} ({columns}) from stdin (format csv, null '\\N')"
+            ) as copy,
+        ):
+            copy.write(buffer.getvalue())
+        return frame.height
+
+    def stage(self, conn: Connection, key: str, like: str, frame: pl.DataFrame) -> None:
+        staging = self.quote(f"stage_{key}")
+        conn.exec_driver_sql(f"drop table if exists {staging}")
+        conn.exec_driver_sql(f"create temporary table {staging} (like {self.quote(like)})")
+        self.append(conn, f"stage_{key}", frame)
+
+    def insert_staged(self, conn: Connection, table: str, key: str, frame: pl.DataFrame) -> int:
+        columns = ", ".join(self.quote(c) for c in frame.columns)
+        conn.exec_driver_sql(
+            f"insert into {self.quote(table)} ({columns}) select {columns} from "
+            f"{self.quote(f'stage_{key}')}"
+        )
+        return frame.height
+
+    def drop_staged(self, conn: Connection, keys: list[str]) -> None:
+        # Temporary tables would otherwise live as long as the pooled connection.
+        for key in keys:
+            conn.exec_driver_sql(f"drop table if exists {self.quote(f'stage_{key}')}")
+
+
+def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+    # Dates are cut at midnight UTC whatever the server's own time zone.
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute("set time zone 'UTC'")
+    dbapi_conn.commit()
+
+
+WAREHOUSE = PostgresWarehouse

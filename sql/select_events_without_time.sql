@@ -1,0 +1,2 @@
+select * from {events}
+where occurred_at is null

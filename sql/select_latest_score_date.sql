@@ -1,0 +1,2 @@
+select max(score_date) as score_date
+from lead_scores

@@ -1,0 +1,2 @@
+select count(*) as leads
+from crm_leads

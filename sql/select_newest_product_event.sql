@@ -1,0 +1,2 @@
+select max(occurred_at) as newest
+from product_events

@@ -1,0 +1,300 @@
+"""Point-in-time features on tiny frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from leadscore.tasks import features
+
+D = dt.date(2026, 6, 30)
+
+
+def ts(day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2026, 6, day, hour)
+
+
+def tiny() -> dict[str, pl.DataFrame]:
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["a", "b", "c"],
+            "account_id": ["x", None, "x"],
+            "email": ["Ann@Acme.com", "bob@gmail.com", "bad at acme"],
+            "title": ["VP Sales", None, "实习生"],
+            "country": ["US", "DE", None],
+            "state": [None, None, None],
+            "lead_source": ["referral"] * 3,
+            "status": ["open"] * 3,
+            "created_at": [ts(1), ts(2), ts(29)],
+            "updated_at": [ts(1), ts(2), ts(29)],
+        }
+    )
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["x"],
+            "name": ["Acme"],
+            "domain": ["acme.com"],
+            "industry": ["Legal"],
+            "employee_count": [250],
+            "sales_team_size": [20],
+            "country": ["CA"],
+            "is_target_account": [True],
+            "owner_id": [None],
+            "created_at": [ts(1)],
+            "updated_at": [ts(1)],
+        }
+    )
+    return {"leads": leads, "accounts": accounts}
+
+
+def no_opportunities() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "lead_id": pl.String,
+            "created_at": pl.Datetime("us"),
+            "stage": pl.String,
+            "closed_at": pl.Datetime("us"),
+        }
+    )
+
+
+def test_seniority_reads_titles_in_any_script():
+    titles = pl.DataFrame(
+        {
+            "t": [
+                "VP Sales",
+                "Chief Executive Officer",
+                "نائب الرئيس للمبيعات",
+                "销售总监",
+                "Marketing Intern",
+                "",
+                None,
+                "Accountant",
+                "Head of People",
+            ]
+        }
+    )
+    got = titles.select(features.seniority(pl.col("t")).alias("s"))["s"].to_list()
+    assert got == [
+        "vp",
+        "c_level",
+        "vp",
+        "director",
+        "intern",
+        "unknown",
+        "unknown",
+        "individual",
+        "director",
+    ]
+
+
+def test_email_type_and_key():
+    emails = pl.DataFrame({"e": [" Ann@Acme.COM ", "bob@gmail.com", "bob at acme.com", "x@@y.com"]})
+    out = emails.select(
+        features.email_type(pl.col("e")).alias("t"), features.email_key(pl.col("e")).alias("k")
+    )
+    assert out["t"].to_list() == ["corporate", "personal", "malformed", "malformed"]
+    # Case and spaces do not matter for matching product users.
+    assert out["k"][0] == "ann@acme.com"
+
+
+def test_profile_falls_back_to_the_account_country():
+    p = features.profile(tiny()["leads"], tiny()["accounts"])
+    # Lead c has no country of its own: its account's (CA) gives region NA.
+    assert p.filter(pl.col("lead_id") == "c")["region"][0] == "NA"
+    assert p.filter(pl.col("lead_id") == "b")["has_account"][0] == 0
+
+
+def test_status_is_read_as_of_the_snapshot_from_its_history():
+    p = features.profile(tiny()["leads"], tiny()["accounts"])
+    changes = pl.DataFrame(
+        {
+            "lead_id": ["a", "a"],
+            "status": ["working", "disqualified"],
+            "changed_at": [ts(10), dt.datetime(2026, 6, 21)],
+        }
+    )
+    opps = no_opportunities()
+    snap = features.snapshot_frame(p, changes, opps, [dt.date(2026, 6, 20), dt.date(2026, 6, 21)])
+    a = snap.filter(pl.col("lead_id") == "a")
+    # On the 20th "a" is being worked; the disqualification at midnight of the 21st counts for
+    # the 21st, so "a" is not scorable that day.
+    assert a["snapshot"].to_list() == [dt.date(2026, 6, 20)]
+    assert a["status"].to_list() == ["working"]
+    # Lead c is created on the 29th: it does not exist yet on either snapshot.
+    assert "c" not in snap["lead_id"].to_list()
+
+
+def test_label_is_a_win_inside_the_horizon_and_opportunity_leads_are_left_out():
+    p = features.profile(tiny()["leads"], tiny()["accounts"])
+    changes = pl.DataFrame(
+        schema={"lead_id": pl.String, "status": pl.String, "changed_at": pl.Datetime("us")}
+    )
+    opps = pl.DataFrame(
+        {
+            "lead_id": ["a", "b"],
+            "stage": ["closed_won", "closed_won"],
+            "created_at": [ts(5), ts(3)],
+            "closed_at": [ts(20), ts(4)],
+        }
+    )
+    snap = features.snapshot_frame(
+        p, changes, opps, [dt.date(2026, 6, 2), dt.date(2026, 6, 4)], horizon_days=10
+    )
+    rows = {(r["lead_id"], r["snapshot"]): r["label"] for r in snap.iter_rows(named=True)}
+    # a: won on the 20th; from the 2nd that is 18 days later (outside 10 days), so 0.
+    assert rows[("a", dt.date(2026, 6, 2))] == 0
+    # b: won on the 4th, within 10 days of the 2nd; b exists from the 2nd 12:00, so the
+    # snapshot of the 2nd has it.
+    assert rows[("b", dt.date(2026, 6, 2))] == 1
+    # On the 4th b already has an opportunity (created the 3rd): no longer scorable.
+    assert ("b", dt.date(2026, 6, 4)) not in rows
+
+
+def activity_frame(rows: list[tuple[str, dt.date, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "lead_id": pl.String,
+            "activity_date": pl.Date,
+            "event": pl.String,
+            "events": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def test_windows_count_only_days_up_to_the_snapshot():
+    act = activity_frame(
+        [
+            ("a", dt.date(2026, 6, 30), "document_signed", 2),
+            ("a", dt.date(2026, 6, 20), "document_signed", 1),
+            ("a", dt.date(2026, 7, 1), "document_signed", 5),  # after the snapshot
+            ("a", dt.date(2026, 6, 30), "email_open", 3),
+        ]
+    )
+    snaps = pl.DataFrame({"lead_id": ["a"], "snapshot": [D], "cutoff": [dt.datetime(2026, 7, 1)]})
+    users = pl.DataFrame(schema={"lead_id": pl.String, "signed_up_at": pl.Datetime("us")})
+    row = features.engagement(act, users, snaps).row(0, named=True)
+    assert row["document_signed_7d"] == 2  # the 30th only; the 20th is 10 days back
+    assert row["document_signed_30d"] == 3  # the 20th and the 30th; never the 1st of July
+    assert row["active_days_30d"] == 2  # two distinct product days
+    assert row["email_open_30d"] == 3
+    assert row["document_signed_days_ago"] == 0
+
+
+@pytest.mark.parametrize("moved", ["event", "status"])
+def test_no_leak_moving_a_row_after_the_snapshot_leaves_the_snapshot_alone(moved):
+    t = tiny()
+    p = features.profile(t["leads"], t["accounts"])
+    users = pl.DataFrame(schema={"lead_id": pl.String, "signed_up_at": pl.Datetime("us")})
+    opps = no_opportunities()
+    day = dt.date(2026, 6, 20)
+    base_act = [("a", dt.date(2026, 6, 18), "document_created", 1)]
+    base_changes = [("a", "working", ts(15))]
+    extra_act, extra_changes = list(base_act), list(base_changes)
+    # The same row, once it happened after the snapshot: the snapshot must not see it.
+    if moved == "event":
+        extra_act.append(("a", dt.date(2026, 6, 21), "document_signed", 4))
+    else:
+        extra_changes.append(("a", "nurture", dt.datetime(2026, 6, 21, 0, 0)))
+
+    def build(act, changes):
+        ch = pl.DataFrame(
+            changes,
+            schema={"lead_id": pl.String, "status": pl.String, "changed_at": pl.Datetime("us")},
+            orient="row",
+        )
+        return features.build(p, ch, opps, activity_frame(act), users, [day])
+
+    assert build(base_act, base_changes).equals(build(extra_act, extra_changes))
+
+
+def test_a_night_sees_only_rows_timed_before_its_end():
+    from leadscore.tasks.extract import as_of
+
+    cutoff = dt.datetime(2026, 7, 1)
+    accounts = pl.DataFrame(
+        {"account_id": ["old", "new"], "created_at": [dt.datetime(2026, 1, 1), cutoff]}
+    )
+    # An account created after the run date did not exist that night (a backfill must not see it).
+    assert as_of(accounts, "crm_accounts", cutoff)["account_id"].to_list() == ["old"]
+    opps = pl.DataFrame(
+        {
+            "opportunity_id": ["won-later", "won"],
+            "stage": ["closed_won", "closed_won"],
+            "created_at": [dt.datetime(2026, 6, 1)] * 2,
+            "closed_at": [dt.datetime(2026, 7, 2), dt.datetime(2026, 6, 20)],
+        }
+    )
+    seen = as_of(opps, "crm_opportunities", cutoff)
+    # Won after the run date: still open that night.
+    assert seen["stage"].to_list() == ["open", "closed_won"] and seen["closed_at"][0] is None
+    reps = pl.DataFrame({"rep_id": ["R1"], "team": ["EMEA"]})
+    assert as_of(reps, "sdr_reps", cutoff).equals(reps)  # no time column: current state
+
+
+def rows(positives: int, negatives: int) -> pl.DataFrame:
+    n = positives + negatives
+    return pl.DataFrame(
+        {
+            "lead_id": [f"L{i:03d}" for i in range(n)],
+            "snapshot": [1] * n,
+            "label": [1] * positives + [0] * negatives,
+        }
+    )
+
+
+def test_downsample_keeps_every_positive_and_weights_negatives_back_up():
+    out = features.downsample(rows(10, 90), max_rows=40, seed=7)
+    assert out.height == 40
+    positives, negatives = out.filter(pl.col("label") == 1), out.filter(pl.col("label") == 0)
+    assert positives.height == 10 and (positives["weight"] == 1.0).all()
+    # 30 of 90 negatives kept, each standing for 3: the weighted negatives still count 90.
+    assert negatives.height == 30 and negatives["weight"].sum() == pytest.approx(90)
+    # The same seed draws the same sample.
+    assert out.equals(features.downsample(rows(10, 90), max_rows=40, seed=7))
+
+
+def test_downsample_leaves_a_small_set_whole():
+    out = features.downsample(rows(3, 7), max_rows=40, seed=7)
+    assert out.height == 10 and (out["weight"] == 1.0).all()
+
+
+def test_a_sample_of_a_sample_keeps_its_weights_multiplied():
+    first = features.downsample(rows(10, 90), max_rows=40, seed=7)
+    second = features.downsample(first, max_rows=25, seed=7)
+    # 15 of the 30 sampled negatives kept, each now standing for 6 of the original 90.
+    negatives = second.filter(pl.col("label") == 0)
+    assert negatives.height == 15 and negatives["weight"].sum() == pytest.approx(90)
+    assert second.filter(pl.col("label") == 1)["weight"].to_list() == [1.0] * 10
+
+
+def test_when_positives_would_fill_the_sample_they_are_sampled_too():
+    # 80 positives, 120 negatives, room for 40: positives take at most half (20 of 80, each
+    # standing for 4) and negatives the other half (20 of 120, each standing for 6).
+    out = features.downsample(rows(80, 120), max_rows=40, seed=7)
+    positives, negatives = out.filter(pl.col("label") == 1), out.filter(pl.col("label") == 0)
+    assert (positives.height, negatives.height) == (20, 20)
+    assert positives["weight"].sum() == pytest.approx(80) and negatives[
+        "weight"
+    ].sum() == pytest.approx(120)
+
+
+def test_training_snapshots_are_sampled_before_their_features_are_built():
+    p = features.profile(tiny()["leads"], tiny()["accounts"])
+    opps = no_opportunities()
+    changes = pl.DataFrame(
+        schema={"lead_id": pl.String, "status": pl.String, "changed_at": pl.Datetime("us")}
+    )
+    days = [dt.date(2026, 6, d) for d in (10, 17, 24)]
+    every = features.snapshot_frame(p, changes, opps, days, horizon_days=10)
+    sample = features.snapshot_frame(p, changes, opps, days, horizon_days=10, max_rows=3, seed=1)
+    # a and b exist on all three days (6 rows); three of them are kept, each standing for two,
+    # with their profile columns joined after the draw.
+    assert every.height == 6 and sample.height == 3
+    assert sample["weight"].to_list() == [2.0, 2.0, 2.0]
+    assert set(sample.columns) == set(every.columns) | {"weight"}
+    assert sample.join(every, on=["lead_id", "snapshot"], how="anti").is_empty()
