@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
@@ -28,3 +31,24 @@ def test_list_parameters_expand_only_where_the_statement_uses_them():
         statement = f"select count(*) from ({two_events}) where e not in :known"
         params = {"known": ["login", "document_signed"], "unused": ["x"]}
         assert conn.execute(base._text(statement, params), params).scalar() == 1
+
+
+def test_rows_are_read_in_chunks_and_a_text_value_in_a_later_chunk_keeps_the_column_text(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(base, "READ_CHUNK_ROWS", 3)
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("create table t (n integer, d text)")
+        rows = [(i, f"2026-06-{i + 1:02d}") for i in range(7)] + [("seven", "2026-06-08")]
+        conn.exec_driver_sql("insert into t values (?, ?)", rows)
+        raw = base.result_to_frame(conn.execute(sa.text("select n, d from t order by d")))
+        typed = base.result_to_frame(
+            conn.execute(sa.text("select n, d from t order by d")), {"d": pl.Date}
+        )
+        none = base.result_to_frame(conn.execute(sa.text("select n, d from t where 0")))
+    # As validation must see it: every value, the bad one as text, not a null.
+    assert raw["n"].to_list() == [str(i) for i in range(7)] + ["seven"]
+    assert typed.height == 8 and typed["d"].dtype == pl.Date
+    assert typed["d"][-1] == dt.date(2026, 6, 8)
+    assert none.height == 0 and none.columns == ["n", "d"]
