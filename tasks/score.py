@@ -299,7 +299,19 @@ def _plural(n: int, word: str) -> str:
     return f"{'a' if n == 1 else n} {word}{'' if n == 1 else 's'}"
 
 
-def phrase(feature: str, row: dict) -> str:
+def phrase_reads(feature: str) -> tuple[str, ...]:
+    """The values `phrase` reads for `feature`: equal values, equal phrase."""
+    if feature == "seniority":
+        return ("seniority", "is_target_account")
+    if feature == "days_in_status":
+        return ("days_in_status", "status")
+    event, _, window = feature.rpartition("_")
+    if window in ("7d", "30d", "90d") and event in ACTION_WORDS:
+        return (feature, f"{event}_days_ago")
+    return (feature,)
+
+
+def phrase(feature: str, row: dict | _Row) -> str:
     """One factor of one lead, as a sales rep would say it."""
     value = row.get(feature)
     if feature == "seniority":
@@ -403,23 +415,64 @@ def reasons(
     min_points: float = 2.0,
 ) -> list[str]:
     """The factors that move each lead's score most against an average lead, strongest first."""
-    points = scorer.points(rows)
-    deviation = points - np.asarray(scorer.scale.reference)
+    deviation = scorer.points(rows) - np.asarray(scorer.scale.reference)
     names = list(FEATURES)
-    records = rows.select(
-        [c for c in rows.columns if c in set(FEATURES) or c.endswith("_days_ago")]
-    ).to_dicts()
+    # The strongest and weakest factors of every lead at once; values are read only for them.
+    order = np.argsort(-deviation, axis=1)
+    ups = order[:, :strongest]
+    downs = order[:, ::-1][:, :weakest]
+    columns = _Columns(rows)
+    said: dict[tuple, str] = {}  # phrases repeat across leads: each said once
+
+    def say(j: int, row: _Row) -> str:
+        name = names[j]
+        key = (name, *(row.get(c) for c in phrase_reads(name)))
+        if key not in said:
+            said[key] = phrase(name, row)
+        return said[key]
+
+    seniority, target = names.index("seniority"), names.index("is_target_account")
+    in_status, status = names.index("days_in_status"), names.index("status")
     out = []
-    for i, row in enumerate(records):
+    for i in range(rows.height):
         d = deviation[i]
-        order = np.argsort(-d)
-        up = [j for j in order[:strongest] if d[j] >= min_points]
-        down = [j for j in order[::-1][:weakest] if d[j] <= -min_points]
-        chosen = [names[j] for j in up + down]
-        if "seniority" in chosen and phrase("seniority", row).endswith("target account"):
-            chosen = [c for c in chosen if c != "is_target_account"]  # already said
-        if "days_in_status" in chosen:
-            chosen = [c for c in chosen if c != "status"]  # "Untouched for 2 days" says it
-        parts = [f"{d[names.index(c)]:+.0f} {phrase(c, row)}" for c in chosen]
+        row = columns.row(i)
+        chosen = [j for j in ups[i] if d[j] >= min_points]
+        chosen += [j for j in downs[i] if d[j] <= -min_points]
+        if seniority in chosen and say(seniority, row).endswith("target account"):
+            chosen = [j for j in chosen if j != target]  # already said
+        if in_status in chosen:
+            chosen = [j for j in chosen if j != status]  # "Untouched for 2 days" says it
+        parts = [f"{d[j]:+.0f} {say(j, row)}" for j in chosen]
         out.append("; ".join(parts) if parts else "Close to an average lead")
     return out
+
+
+class _Columns:
+    """A frame's columns as Python lists, each converted the first time a phrase reads it."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+        self.lists: dict[str, list] = {}
+
+    def value(self, name: str, i: int) -> object:
+        if name not in self.lists:
+            self.lists[name] = self.frame[name].to_list() if name in self.frame.columns else []
+        values = self.lists[name]
+        return values[i] if values else None
+
+    def row(self, i: int) -> _Row:
+        return _Row(self, i)
+
+
+class _Row:
+    """One lead's values as `phrase` reads them (`row.get(name)`), without building a dict."""
+
+    __slots__ = ("columns", "i")
+
+    def __init__(self, columns: _Columns, i: int):
+        self.columns, self.i = columns, i
+
+    def get(self, name: str, default: object = None) -> object:
+        value = self.columns.value(name, self.i)
+        return default if value is None else value
