@@ -88,9 +88,12 @@ class Session:
     ) -> pl.DataFrame:
         """Run the named statement and return its rows, cast to `schema`."""
         params = params or {}
-        statement = self.warehouse.statement(name, identifiers)
-        result = self.conn.execute(_text(statement, params), dict(params))
-        return result_to_frame(result, schema)
+        clause = _text(self.warehouse.statement(name, identifiers), params)
+        if schema:
+            frame = self.warehouse.read_bulk(self.conn, clause, dict(params), schema)
+            if frame is not None:
+                return frame
+        return result_to_frame(self.conn.execute(clause, dict(params)), schema)
 
     def scalar(self, name: str, params: Params | None = None) -> Any:
         params = params or {}
@@ -212,12 +215,18 @@ class Warehouse(abc.ABC):
 
     def read_columnar(self, table: str) -> pl.DataFrame | None:
         """`table` read through ADBC; None where the dialect has no driver or it cannot read it."""
+        return self.read_arrow(f"select * from {self.quote(table)}")
+
+    def read_arrow(self, statement: str) -> pl.DataFrame | None:
+        """A statement without parameters run on an ADBC connection of its own, its result as
+        Arrow; None where the dialect has no driver or the driver refuses it (the row reader then
+        runs it, and raises what is wrong)."""
         try:
             connection = self.adbc_connect()
             if connection is None:
                 return None
             with connection, connection.cursor() as cursor:
-                cursor.execute(f"select * from {self.quote(table)}")
+                cursor.execute(statement)
                 arrow = cursor.fetch_arrow_table()
         except Exception:  # noqa: BLE001 (mixed types in a column, no driver: the row reader decides)
             return None
@@ -229,6 +238,13 @@ class Warehouse(abc.ABC):
 
     def adbc_connect(self) -> Any:
         """A DB-API connection of the dialect's ADBC driver, or None where it has none."""
+        return None
+
+    def read_bulk(
+        self, conn: Connection, clause: sa.TextClause, params: Params, schema: Schema
+    ) -> pl.DataFrame | None:
+        """The rows of `clause` in bulk, typed by `schema`, where the dialect has a bulk reader;
+        None to read them row by row on `conn` (the default)."""
         return None
 
     def query(

@@ -76,7 +76,9 @@ def coerce(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
 
 def _parse_timestamp(col: pl.Expr) -> pl.Expr:
     # SQLite text: "YYYY-MM-DD HH:MM:SS[.ffffff][+00:00]" or with a "T"; all read as UTC.
-    text = col.str.replace("T", " ").str.replace(r"(Z|[+-]\d\d:?\d\d)$", "")
+    # A UTC offset after the time ("+00:00", "+0000", "+00" as PostgreSQL writes it) is dropped.
+    offset = r"(\d:\d\d(?:\.\d+)?)(?:Z|[+-]\d\d(?::?\d\d)?)$"
+    text = col.str.replace("T", " ").str.replace(offset, "${1}")
     return text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False).fill_null(
         text.str.to_datetime("%Y-%m-%d", time_unit="us", strict=False)
     )

@@ -1,0 +1,41 @@
+"""A named read gives the same typed frame on every dialect, whichever reader it takes (bulk COPY
+on PostgreSQL, row by row on SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from leadscore import warehouse
+
+SCHEMA = {"lead_id": pl.String, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date}
+
+
+def test_a_typed_read_keeps_nulls_booleans_dates_and_odd_text(warehouse_url: str):
+    wh = warehouse.connect(warehouse_url)
+    expected = pl.DataFrame(
+        {
+            "lead_id": ["a", 'b "quoted", with comma', "", "d\nnewline", "%(x)s", "\\N"],
+            "sdr_ready": [True, False, True, False, False, True],
+            "sdr_ready_since": [dt.date(2026, 6, 1), None, dt.date(2026, 6, 29), None, None, None],
+        },
+        schema=SCHEMA,
+    )
+    numbers = ["close_probability", "score", "fit_score", "engagement_score", "velocity"]
+    rows = expected.with_columns(
+        pl.lit(dt.date(2026, 6, 29)).alias("score_date"),
+        *(pl.lit(0.5).alias(c) for c in [*numbers, "priority"]),
+        pl.lit(None, pl.Int32).alias("days_to_sdr_ready"),
+        pl.lit(None, pl.String).alias("team"),
+        *(pl.lit("x").alias(c) for c in ["top_reasons", "model_version", "run_id"]),
+    )
+    with wh.session() as s, s.transaction():
+        s.create(["lead_score_history"])
+        s.append("lead_score_history", rows)
+    got = wh.read("select_previous_scores", {"score_date": "2026-06-29"}, SCHEMA)
+    assert_frame_equal(got.sort("lead_id"), expected.sort("lead_id"))
+    # A day with no rows reads as an empty frame of the same columns and types.
+    none = wh.read("select_previous_scores", {"score_date": "2026-06-28"}, SCHEMA)
+    assert none.height == 0 and none.schema == expected.schema
