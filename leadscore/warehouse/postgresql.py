@@ -71,7 +71,8 @@ class PostgresWarehouse(Warehouse):
         if conn.in_transaction():
             return None
         # Lists expand into one placeholder per value; the others stay untyped, as in `execute`.
-        lists = {k: v for k, v in params.items() if isinstance(v, list | tuple)}
+        names = clause.compile().params
+        lists = {k: v for k, v in params.items() if isinstance(v, list | tuple) and k in names}
         compiled = clause.bindparams(**lists).compile(
             dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
         )
