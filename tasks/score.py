@@ -299,18 +299,6 @@ def _plural(n: int, word: str) -> str:
     return f"{'a' if n == 1 else n} {word}{'' if n == 1 else 's'}"
 
 
-def phrase_reads(feature: str) -> tuple[str, ...]:
-    """The values `phrase` reads for `feature`: equal values, equal phrase."""
-    if feature == "seniority":
-        return ("seniority", "is_target_account")
-    if feature == "days_in_status":
-        return ("days_in_status", "status")
-    event, _, window = feature.rpartition("_")
-    if window in ("7d", "30d", "90d") and event in ACTION_WORDS:
-        return (feature, f"{event}_days_ago")
-    return (feature,)
-
-
 def phrase(feature: str, row: dict | _Row) -> str:
     """One factor of one lead, as a sales rep would say it."""
     value = row.get(feature)
@@ -422,15 +410,6 @@ def reasons(
     ups = order[:, :strongest]
     downs = order[:, ::-1][:, :weakest]
     columns = _Columns(rows)
-    said: dict[tuple, str] = {}  # phrases repeat across leads: each said once
-
-    def say(j: int, row: _Row) -> str:
-        name = names[j]
-        key = (name, *(row.get(c) for c in phrase_reads(name)))
-        if key not in said:
-            said[key] = phrase(name, row)
-        return said[key]
-
     seniority, target = names.index("seniority"), names.index("is_target_account")
     in_status, status = names.index("days_in_status"), names.index("status")
     out = []
@@ -439,11 +418,11 @@ def reasons(
         row = columns.row(i)
         chosen = [j for j in ups[i] if d[j] >= min_points]
         chosen += [j for j in downs[i] if d[j] <= -min_points]
-        if seniority in chosen and say(seniority, row).endswith("target account"):
+        if seniority in chosen and phrase("seniority", row).endswith("target account"):
             chosen = [j for j in chosen if j != target]  # already said
         if in_status in chosen:
             chosen = [j for j in chosen if j != status]  # "Untouched for 2 days" says it
-        parts = [f"{d[j]:+.0f} {say(j, row)}" for j in chosen]
+        parts = [f"{d[j]:+.0f} {phrase(names[j], row)}" for j in chosen]
         out.append("; ".join(parts) if parts else "Close to an average lead")
     return out
 
