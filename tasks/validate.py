@@ -407,24 +407,16 @@ def frame_expectations(table: str, columns: list[str], now: dt.datetime, rules: 
                 )
             )
     match = float(rules.thresholds["reference_match_min"])
-    if "_account_found" in present:
-        out.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column="_account_found",
-                value_set=[True],
-                mostly=match,
-                meta={"rule": "reference match rate", "column": "account_id"},
+    for flag, column in (("_account_found", "account_id"), ("_lead_found", "lead_id")):
+        if flag in present:
+            out.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=flag,
+                    value_set=[True],
+                    mostly=match,
+                    meta={"rule": "reference match rate", "column": column},
+                )
             )
-        )
-    if "_lead_found" in present:
-        out.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column="_lead_found",
-                value_set=[True],
-                mostly=match,
-                meta={"rule": "reference match rate", "column": "lead_id"},
-            )
-        )
     if "_email_well_formed" in present:
         out.append(
             gxe.ExpectColumnValuesToBeInSet(

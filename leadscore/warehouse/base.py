@@ -322,6 +322,13 @@ class Warehouse(abc.ABC):
         """Inside the publishing transaction: append what was staged under `key` to `table`."""
         return self.append(conn, table, frame)
 
+    def insert_select(self, conn: Connection, table: str, columns: list[str], source: str) -> None:
+        """`insert into table (columns) select columns from source`; `source` already quoted."""
+        listed = ", ".join(self.quote(c) for c in columns)
+        conn.exec_driver_sql(
+            f"insert into {self.quote(table)} ({listed}) select {listed} from {source}"
+        )
+
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:  # noqa: B027 (see stage)
         """Free what `stage` held (by default nothing)."""
 

@@ -112,11 +112,7 @@ class PostgresWarehouse(Warehouse):
         self.append(conn, f"stage_{key}", frame)
 
     def insert_staged(self, conn: Connection, table: str, key: str, frame: pl.DataFrame) -> int:
-        columns = ", ".join(self.quote(c) for c in frame.columns)
-        conn.exec_driver_sql(
-            f"insert into {self.quote(table)} ({columns}) select {columns} from "
-            f"{self.quote(f'stage_{key}')}"
-        )
+        self.insert_select(conn, table, frame.columns, self.quote(f"stage_{key}"))
         return frame.height
 
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:

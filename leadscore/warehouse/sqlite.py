@@ -95,11 +95,7 @@ class SQLiteWarehouse(Warehouse):
     def insert_staged(self, conn: Connection, table: str, key: str, frame: pl.DataFrame) -> int:
         if self.staging_path(key) is None:
             return self.append(conn, table, frame)
-        columns = ", ".join(self.quote(c) for c in frame.columns)
-        conn.exec_driver_sql(
-            f"insert into {self.quote(table)} ({columns}) "
-            f"select {columns} from {_schema(key)}.staged"
-        )
+        self.insert_select(conn, table, frame.columns, f"{_schema(key)}.staged")
         return frame.height
 
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from leadscore.tasks import features
+from leadscore.tasks.extract import ACTIVITY_SCHEMA
 
 D = dt.date(2026, 6, 30)
 
@@ -154,16 +155,7 @@ def test_label_is_a_win_inside_the_horizon_and_opportunity_leads_are_left_out():
 
 
 def activity_frame(rows: list[tuple[str, dt.date, str, int]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows,
-        schema={
-            "lead_id": pl.String,
-            "activity_date": pl.Date,
-            "event": pl.String,
-            "events": pl.Int64,
-        },
-        orient="row",
-    )
+    return pl.DataFrame(rows, schema=ACTIVITY_SCHEMA, orient="row")
 
 
 def test_windows_count_only_days_up_to_the_snapshot():
