@@ -410,7 +410,12 @@ def _bin_index(column: pl.Series, spec: dict[str, Any]) -> np.ndarray:
     index = text.replace_strict(
         spec["levels"], list(range(other)), default=other, return_dtype=pl.Int64
     )
-    return index.fill_null(missing).to_numpy() if text.null_count() else index.to_numpy()
+    if text.null_count():
+        # replace_strict sends a null to its default: a missing value has a bin of its own.
+        index = pl.select(
+            pl.when(text.is_null()).then(pl.lit(missing, pl.Int64)).otherwise(index)
+        ).to_series()
+    return index.to_numpy()
 
 
 def _monotone_weights(w: np.ndarray, counts: np.ndarray, direction: int) -> np.ndarray:
