@@ -164,8 +164,10 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
             email_type(pl.col("email")).alias("email_type"),
             email_key(pl.col("email")).alias("email_key"),
             country.alias("country_code"),
-            country.replace_strict(COUNTRY_REGION, default="other")
-            .fill_null("unknown")
+            # replace_strict sends a null to its default: no country is "unknown", not "other".
+            pl.when(country.is_null())
+            .then(pl.lit("unknown"))
+            .otherwise(country.replace_strict(COUNTRY_REGION, default="other"))
             .alias("region"),
             pl.col("is_target_account").fill_null(False).cast(pl.Int8).alias("is_target_account"),
             pl.col("account_id").is_not_null().cast(pl.Int8).alias("has_account"),
@@ -322,6 +324,53 @@ def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     return pl.concat(parts).sort("snapshot", "lead_id")
 
 
+@dataclass(frozen=True)
+class Window:
+    """One engagement measure over the lookback before a snapshot: the events of `events` on
+    days fewer than `days` before the snapshot day, measured as a sum of events, a count of
+    distinct days, or the fewest days ago. Both the local path (polars) and the warehouse path
+    (generated SQL) are built from this list, so they cannot drift apart."""
+
+    name: str
+    events: tuple[str, ...]
+    days: int
+    measure: str  # "events", "active_days" or "days_ago"
+
+    @property
+    def is_count(self) -> bool:
+        return self.measure != "days_ago"
+
+
+def _windows() -> list[Window]:
+    product = tuple(PRODUCT_EVENTS)
+    out = [Window(f"active_days_{w}d", product, w, "active_days") for w in (7, 30, 90)]
+    for e in PRODUCT_EVENTS:
+        if e != "login":
+            out += [Window(f"{e}_{w}d", (e,), w, "events") for w in (7, 30, 90)]
+        out.append(Window(f"{e}_days_ago", (e,), LOOKBACK_DAYS, "days_ago"))
+    out += [Window(f"{e}_30d", (e,), 30, "events") for e in MARKETING_EVENTS]
+    out.append(Window("product_days_ago", product, LOOKBACK_DAYS, "days_ago"))
+    return out
+
+
+WINDOWS = _windows()
+
+
+def _window_agg(w: Window) -> pl.Expr:
+    kept = (
+        pl.col("event").is_in(list(w.events))
+        if len(w.events) > 1
+        else pl.col("event") == w.events[0]
+    )
+    if w.days < LOOKBACK_DAYS:
+        kept = kept & (pl.col("ago") < w.days)
+    if w.measure == "events":
+        return pl.col("events").filter(kept).sum().alias(w.name)
+    if w.measure == "active_days":
+        return pl.col("activity_date").filter(kept).n_unique().alias(w.name)
+    return pl.col("ago").filter(kept).min().alias(w.name)
+
+
 def engagement(
     activity: pl.DataFrame, users: pl.DataFrame, snapshots: pl.DataFrame
 ) -> pl.DataFrame:
@@ -332,38 +381,13 @@ def engagement(
     `snapshots`: lead_id, snapshot, cutoff (the rows to compute).
     """
     out = []
+    aggs = [_window_agg(w) for w in WINDOWS]
     for day in snapshots["snapshot"].unique().sort():
         rows = snapshots.filter(pl.col("snapshot") == day).select("lead_id", "snapshot", "cutoff")
         window = activity.filter(
             (pl.col("activity_date") <= day)
             & (pl.col("activity_date") > day - dt.timedelta(days=LOOKBACK_DAYS))
         ).with_columns(((pl.lit(day) - pl.col("activity_date")).dt.total_days()).alias("ago"))
-        is_product = pl.col("event").is_in(PRODUCT_EVENTS)
-        aggs = [
-            pl.col("activity_date")
-            .filter(is_product & (pl.col("ago") < w))
-            .n_unique()
-            .alias(f"active_days_{w}d")
-            for w in (7, 30, 90)
-        ]
-        for e in PRODUCT_EVENTS:
-            if e != "login":
-                aggs += [
-                    pl.col("events")
-                    .filter((pl.col("event") == e) & (pl.col("ago") < w))
-                    .sum()
-                    .alias(f"{e}_{w}d")
-                    for w in (7, 30, 90)
-                ]
-            aggs.append(pl.col("ago").filter(pl.col("event") == e).min().alias(f"{e}_days_ago"))
-        aggs += [
-            pl.col("events")
-            .filter((pl.col("event") == e) & (pl.col("ago") < 30))
-            .sum()
-            .alias(f"{e}_30d")
-            for e in MARKETING_EVENTS
-        ]
-        aggs.append(pl.col("ago").filter(is_product).min().alias("product_days_ago"))
         counts = (
             window.join(rows.select("lead_id"), on="lead_id", how="semi")
             .group_by("lead_id")
@@ -375,7 +399,7 @@ def engagement(
         if out
         else snapshots.select("lead_id", "snapshot", "cutoff")
     )
-    count_cols = [c for c in frame.columns if c.endswith(("_7d", "_30d", "_90d"))]
+    count_cols = [w.name for w in WINDOWS if w.is_count and w.name in frame.columns]
     signups = users.group_by("lead_id").agg(pl.col("signed_up_at").min())
     return (
         frame.with_columns(pl.col(c).fill_null(0).cast(pl.Int32) for c in count_cols)
@@ -390,17 +414,16 @@ def engagement(
     )
 
 
+# Where a lead is in its life, by age in days: (upper bound, label), the last band open-ended.
+LIFECYCLE_BANDS = [(3, "0-2 days"), (8, "3-7 days"), (31, "8-30 days"), (None, "31+ days")]
+
+
 def lifecycle(age_days: pl.Expr, active_days_30d: pl.Expr) -> pl.Expr:
     """Where a lead is in its life: a week-old lead with no product use yet is not a dead one."""
-    band = (
-        pl.when(age_days < 3)
-        .then(pl.lit("0-2 days"))
-        .when(age_days < 8)
-        .then(pl.lit("3-7 days"))
-        .when(age_days < 31)
-        .then(pl.lit("8-30 days"))
-        .otherwise(pl.lit("31+ days"))
-    )
+    band = pl.when(age_days < LIFECYCLE_BANDS[0][0]).then(pl.lit(LIFECYCLE_BANDS[0][1]))
+    for bound, label in LIFECYCLE_BANDS[1:-1]:
+        band = band.when(age_days < bound).then(pl.lit(label))
+    band = band.otherwise(pl.lit(LIFECYCLE_BANDS[-1][1]))
     return pl.concat_str(
         [band, pl.when(active_days_30d > 0).then(pl.lit("active")).otherwise(pl.lit("inactive"))],
         separator=", ",

@@ -257,6 +257,15 @@ class Warehouse(abc.ABC):
             result = conn.execute(_text(statement, params), dict(params))
             return result_to_frame(result, schema)
 
+    def read_sql(self, statement: str, schema: Schema | None = None) -> pl.DataFrame:
+        """Generated SQL text without parameters (see `leadscore.sqlgen`), its rows cast to
+        `schema`: through ADBC where the dialect reads in bulk, else row by row."""
+        frame = self.read_arrow(statement) if self.dialect != "sqlite" else None
+        if frame is not None:
+            return coerce(frame, schema) if schema else frame
+        with self.engine.connect() as conn:
+            return result_to_frame(conn.exec_driver_sql(statement), schema)
+
     def scalar(self, name: str, params: Params | None = None) -> Any:
         with self.session() as s:
             return s.scalar(name, params)
@@ -334,6 +343,62 @@ class Warehouse(abc.ABC):
 
     def quote(self, identifier: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(identifier)
+
+    # ---- SQL the warehouse compute path generates (leadscore.sqlgen); portable by default
+    @abc.abstractmethod
+    def sql_float(self, value: float) -> str:
+        """A literal that is exactly this double."""
+
+    @abc.abstractmethod
+    def sql_date(self, day: dt.date) -> str:
+        """A date literal."""
+
+    @abc.abstractmethod
+    def sql_timestamp(self, moment: dt.datetime) -> str:
+        """A timestamp literal (naive UTC), comparable with the tables' timestamps."""
+
+    @abc.abstractmethod
+    def sql_seconds_between(self, later: str, earlier: str) -> str:
+        """Whole seconds from `earlier` to `later` (timestamps), truncated toward zero."""
+
+    @abc.abstractmethod
+    def sql_days_between(self, later: str, earlier: str) -> str:
+        """Days from date `earlier` to date `later`, an integer."""
+
+    @abc.abstractmethod
+    def sql_matches(self, text: str, pattern: str) -> str:
+        """Whether `text` matches the regular expression `pattern` (Python syntax) anywhere."""
+
+    @abc.abstractmethod
+    def sql_without_whitespace(self, text: str) -> str:
+        """`text` with every whitespace character removed."""
+
+    def sql_strip(self, text: str) -> str:
+        return f"trim({text})"
+
+    def sql_lower(self, text: str) -> str:
+        return f"lower({text})"
+
+    def sql_upper(self, text: str) -> str:
+        return f"upper({text})"
+
+    def sql_binary(self, text: str) -> str:
+        """`text` compared byte by byte (as polars sorts), for ORDER BY."""
+        return text
+
+    def sql_truncate(self, number: str) -> str:
+        """A number truncated toward zero, as an integer."""
+        return f"cast({number} as bigint)"
+
+    def sql_thousands(self, integer: str) -> str:
+        """An integer as text with a comma every three digits (1,234,567)."""
+        return f"printf('%,d', {integer})"
+
+    def sql_greatest(self, a: str, b: str) -> str:
+        return f"greatest({a}, {b})"
+
+    def sql_bool(self, value: bool) -> str:
+        return "true" if value else "false"
 
 
 # Rows become a frame this many at a time: Python holds one chunk of row tuples, never the whole

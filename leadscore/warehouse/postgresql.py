@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -119,6 +120,42 @@ class PostgresWarehouse(Warehouse):
         # Temporary tables would otherwise live as long as the pooled connection.
         for key in keys:
             conn.exec_driver_sql(f"drop table if exists {self.quote(f'stage_{key}')}")
+
+    # ---- generated SQL (leadscore.sqlgen)
+    def sql_float(self, value: float) -> str:
+        return f"cast('{value!r}' as double precision)"
+
+    def sql_date(self, day: dt.date) -> str:
+        return f"date '{day.isoformat()}'"
+
+    def sql_timestamp(self, moment: dt.datetime) -> str:
+        return f"timestamptz '{moment.isoformat(sep=' ')}+00'"
+
+    def sql_seconds_between(self, later: str, earlier: str) -> str:
+        return f"cast(trunc(extract(epoch from ({later} - {earlier}))) as bigint)"
+
+    def sql_days_between(self, later: str, earlier: str) -> str:
+        return f"({later} - {earlier})"
+
+    def sql_matches(self, text: str, pattern: str) -> str:
+        # PostgreSQL's regular expressions spell a word boundary \y.
+        spelled = pattern.replace("\\b", "\\y").replace("'", "''")
+        return f"({text} ~ '{spelled}')"
+
+    def sql_without_whitespace(self, text: str) -> str:
+        return f"regexp_replace({text}, '\\s', '', 'g')"
+
+    def sql_strip(self, text: str) -> str:
+        return f"regexp_replace({text}, '^\\s+|\\s+$', '', 'g')"
+
+    def sql_binary(self, text: str) -> str:
+        return f'({text} collate "C")'
+
+    def sql_truncate(self, number: str) -> str:
+        return f"cast(trunc({number}) as bigint)"
+
+    def sql_thousands(self, integer: str) -> str:
+        return f"to_char({integer}, 'FM999,999,999,999,999,990')"
 
 
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
+import functools
+import math
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +112,96 @@ class SQLiteWarehouse(Warehouse):
                 conn.exec_driver_sql(f"detach database {_schema(key)}")
             path.unlink(missing_ok=True)
 
+    # ---- generated SQL (leadscore.sqlgen). SQLite has no regular expressions and an ASCII-only
+    # lower(): the job registers Python's on each connection (see `_functions`), so text is
+    # handled as the local path's polars handles it.
+    def sql_float(self, value: float) -> str:
+        # SQLite's own decimal parser is not exact for every double (about 1 in 6,000): the
+        # literal is an integer mantissa times a power of two, which is.
+        if value == int(value) and abs(value) < 2**53:
+            return f"{int(value)}.0"
+        mantissa, exponent = math.frexp(value)
+        return f"({int(mantissa * 2**53)} * pow(2.0, {exponent - 53}))"
+
+    def sql_date(self, day: dt.date) -> str:
+        return f"'{day.isoformat()}'"
+
+    def sql_timestamp(self, moment: dt.datetime) -> str:
+        return f"'{moment.strftime(TIMESTAMP_FORMAT)}'"
+
+    def sql_seconds_between(self, later: str, earlier: str) -> str:
+        # julianday() resolves milliseconds; integer division truncates toward zero.
+        return (
+            f"(cast(round((julianday({later}) - julianday({earlier})) * 86400000) as integer)"
+            " / 1000)"
+        )
+
+    def sql_days_between(self, later: str, earlier: str) -> str:
+        return f"cast(round(julianday({later}) - julianday({earlier})) as integer)"
+
+    def sql_matches(self, text: str, pattern: str) -> str:
+        return f"({text} regexp '{_quoted(pattern)}')"
+
+    def sql_without_whitespace(self, text: str) -> str:
+        return f"leadscore_strip_all_whitespace({text})"
+
+    def sql_strip(self, text: str) -> str:
+        return f"leadscore_strip({text})"
+
+    def sql_lower(self, text: str) -> str:
+        return f"leadscore_lower({text})"
+
+    def sql_upper(self, text: str) -> str:
+        return f"leadscore_upper({text})"
+
+    def sql_greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
+    def sql_bool(self, value: bool) -> str:
+        return "1" if value else "0"
+
+    def sql_truncate(self, number: str) -> str:
+        return f"cast({number} as integer)"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str | None, text: str | None) -> bool | None:
+    if pattern is None or text is None:
+        return None
+    return _regex(pattern).search(text) is not None
+
+
+def _text(function: Callable[[str], str]) -> Callable[[Any], Any]:
+    def apply(value: Any) -> Any:
+        return function(value) if isinstance(value, str) else value
+
+    return apply
+
+
+WHITESPACE = re.compile(r"\s")
+
+
+def _functions(dbapi_conn: Any) -> None:
+    """The text functions the generated SQL uses, as Python (and polars) define them."""
+    dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
+    dbapi_conn.create_function("leadscore_lower", 1, _text(str.lower), deterministic=True)
+    dbapi_conn.create_function("leadscore_upper", 1, _text(str.upper), deterministic=True)
+    dbapi_conn.create_function("leadscore_strip", 1, _text(str.strip), deterministic=True)
+    dbapi_conn.create_function(
+        "leadscore_strip_all_whitespace",
+        1,
+        _text(lambda v: WHITESPACE.sub("", v)),
+        deterministic=True,
+    )
+
 
 def _schema(key: str) -> str:
     """The name a staged frame's file is attached under."""
@@ -136,6 +230,7 @@ def _pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("pragma synchronous=normal")
     cursor.execute("pragma busy_timeout=30000")
     cursor.close()
+    _functions(dbapi_conn)
 
 
 WAREHOUSE = SQLiteWarehouse

@@ -1,0 +1,366 @@
+"""SQL generated from the same specification the local path runs in polars: the feature rows of
+a set of snapshots, and a fitted scorecard's points and close probability.
+
+Nothing here is written twice by hand: the engagement windows come from `features.WINDOWS`, the
+title and e-mail rules from `features.SENIORITY_PATTERNS` and `PERSONAL_DOMAINS`, the regions from
+the contract, the lifecycle bands from `features.LIFECYCLE_BANDS`, and the points from the
+scorecard's own bins and weights. What a dialect spells its own way (time arithmetic, regular
+expressions, exact float literals) comes from the warehouse adapter's `sql_*` methods.
+
+Rounding: polars and numpy round by scaling and rounding half to even (`rint(x * 10**d) / 10**d`);
+`rounded` spells that in SQL with floor(), which both dialects compute exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from leadscore.contract import COUNTRY_REGION, EMAIL_RE, SCORABLE_STATUSES
+from leadscore.tasks import features as F
+from leadscore.warehouse import Warehouse
+
+
+def text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def text_list(values: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(text(v) for v in values)
+
+
+def rounded(expr: str, decimals: int) -> str:
+    """`expr` rounded as numpy and polars round it: scaled, then half to even."""
+    scale = f"{10**decimals}.0"
+    y = f"({expr}) * {scale}"
+    return (
+        f"((case when {y} - floor({y}) < 0.5 then floor({y}) "
+        f"when {y} - floor({y}) > 0.5 then floor({y}) + 1 "
+        f"when cast(floor({y}) as bigint) % 2 = 0 then floor({y}) "
+        f"else floor({y}) + 1 end) / {scale})"
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot day of the rows to compute: rows see what was timed before `cutoff`."""
+
+    day: dt.date
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        return dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time())
+
+
+class FeatureSql:
+    """The statements that compute feature rows in the warehouse for one night (`run_date`),
+    reading the source tables as that night saw them, without the rows validation set aside
+    (`quarantine`: a table of source_table, row_key), and daily activity from `activity` (a
+    table or subquery of lead_id, activity_date, event, events)."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        run_date: dt.date,
+        quarantine: str,
+        activity: str,
+        user_leads: str,
+    ):
+        self.wh = wh
+        self.end = Snapshot(run_date).cutoff
+        self.quarantine = quarantine
+        self.activity = activity
+        self.user_leads = user_leads
+
+    # ---- the source tables as of the night
+    def _kept(self, table: str, key: str) -> str:
+        return (
+            f"{key} not in (select row_key from {self.quarantine} "
+            f"where source_table = {text(table)} and row_key is not null)"
+        )
+
+    def sources(self) -> str:
+        """CTEs: leads, accounts, opportunities (stage as of the night), status changes."""
+        end = self.wh.sql_timestamp(self.end)
+        return f"""
+leads as (
+    select lead_id, account_id, email, title, country, lead_source, created_at
+    from crm_leads
+    where created_at < {end} and {self._kept("crm_leads", "lead_id")}
+),
+accounts as (
+    select account_id, industry, country, is_target_account, owner_id,
+        cast(employee_count as double precision) as employee_count,
+        cast(sales_team_size as double precision) as sales_team_size
+    from crm_accounts
+    where created_at < {end} and {self._kept("crm_accounts", "account_id")}
+),
+opportunities as (
+    select lead_id, created_at,
+        case when closed_at < {end} then stage else 'open' end as stage,
+        case when closed_at < {end} then closed_at end as closed_at
+    from crm_opportunities
+    where created_at < {end} and {self._kept("crm_opportunities", "opportunity_id")}
+),
+status_changes as (
+    select lead_id, status, changed_at from crm_lead_status_changes where changed_at < {end}
+)"""
+
+    def user_leads_statement(self) -> str:
+        """Product users matched to leads by e-mail key (lead_id, user_id, signed_up_at)."""
+        end = self.wh.sql_timestamp(self.end)
+        key = self.email_key
+        return f"""
+with {self.sources().strip()},
+users as (
+    select user_id, email, signed_up_at from product_users
+    where signed_up_at < {end} and {self._kept("product_users", "user_id")}
+)
+select l.lead_id, u.user_id, u.signed_up_at
+from users u join leads l on {key("u.email")} = {key("l.email")}"""
+
+    def email_key(self, email: str) -> str:
+        return self.wh.sql_lower(self.wh.sql_without_whitespace(email))
+
+    # ---- snapshot rows: who is scorable at each snapshot, with status and age
+    def snapshots(self, days: list[Snapshot], horizon_days: int | None) -> str:
+        wh = self.wh
+        rows = []
+        for s in days:
+            label_end = s.cutoff + dt.timedelta(days=horizon_days or 0)
+            rows.append(
+                f"select {wh.sql_date(s.day)} as snapshot, {wh.sql_timestamp(s.cutoff)} as cutoff, "
+                f"{wh.sql_timestamp(label_end)} as label_end"
+            )
+        return " union all ".join(rows)
+
+    def base(self, days: list[Snapshot], horizon_days: int | None) -> str:
+        """CTEs up to `scorable`: lead_id, snapshot, cutoff, status, lead_age_days, days_in_status
+        (and label, when `horizon_days`), as `features.snapshot_frame` computes them."""
+        wh = self.wh
+        seconds = wh.sql_seconds_between
+        label = ""
+        if horizon_days is not None:
+            label = """,
+    case when exists (
+        select 1 from opportunities o
+        where o.lead_id = b.lead_id and o.stage = 'closed_won' and o.closed_at is not null
+            and o.closed_at >= b.cutoff and o.closed_at < b.label_end
+    ) then 1 else 0 end as label"""
+        return f"""{self.sources()},
+snaps as ({self.snapshots(days, horizon_days)}),
+base as (
+    select l.lead_id, s.snapshot, s.cutoff, s.label_end, l.created_at
+    from leads l join snaps s on l.created_at < s.cutoff
+),
+last_change as (
+    select b.lead_id, b.snapshot, c.status, c.changed_at,
+        row_number() over (
+            partition by b.lead_id, b.snapshot order by c.changed_at desc
+        ) as position
+    from base b join status_changes c on c.lead_id = b.lead_id and c.changed_at < b.cutoff
+),
+first_opportunity as (
+    select lead_id, min(created_at) as first_at from opportunities
+    where lead_id is not null group by lead_id
+),
+scorable as (
+    select b.lead_id, b.snapshot, b.cutoff, b.created_at,
+        coalesce(c.status, 'open') as status,
+        {seconds("b.cutoff", "b.created_at")} / 86400.0 as lead_age_days,
+        {seconds("b.cutoff", "coalesce(c.changed_at, b.created_at)")} / 86400.0
+            as days_in_status{label}
+    from base b
+    left join last_change c
+        on c.lead_id = b.lead_id and c.snapshot = b.snapshot and c.position = 1
+    left join first_opportunity f on f.lead_id = b.lead_id
+    where coalesce(c.status, 'open') in ({text_list(SCORABLE_STATUSES)})
+        and (f.first_at is null or f.first_at >= b.cutoff)
+)"""
+
+    # ---- feature rows
+    def profile_columns(self) -> dict[str, str]:
+        """Fit features (and the columns routing reads) from `l` (leads) and `a` (accounts)."""
+        wh = self.wh
+        title = wh.sql_lower(wh.sql_strip("l.title"))
+        seniority = f"case when {title} is null or {title} = '' then 'unknown'"
+        for level, patterns in F.SENIORITY_PATTERNS:
+            pattern = "|".join(f"(?:{p})" for p in patterns)
+            seniority += f" when {wh.sql_matches(title, pattern)} then {text(level)}"
+        seniority += " else 'individual' end"
+        key = self.email_key("l.email")
+        domain = f"substr({key}, instr({key}, '@') + 1)"
+        if wh.dialect == "postgresql":
+            domain = f"split_part({key}, '@', 2)"
+        email_type = (
+            f"case when not {wh.sql_matches(key, EMAIL_RE)} then 'malformed' "
+            f"when {domain} in ({text_list(sorted(F.PERSONAL_DOMAINS))}) then 'personal' "
+            "else 'corporate' end"
+        )
+        country = wh.sql_strip(wh.sql_upper("coalesce(l.country, a.country)"))
+        by_region: dict[str, list[str]] = {}
+        for code, region in COUNTRY_REGION.items():
+            by_region.setdefault(region, []).append(code)
+        region = (
+            f"case when {country} is null then 'unknown' "
+            + " ".join(
+                f"when {country} in ({text_list(codes)}) then {text(name)}"
+                for name, codes in by_region.items()
+            )
+            + " else 'other' end"
+        )
+        target = "case when a.is_target_account then 1 else 0 end"
+        if wh.dialect == "sqlite":
+            target = "case when a.is_target_account = 1 then 1 else 0 end"
+        return {
+            "account_id": "l.account_id",
+            "owner_id": "a.owner_id",
+            "created_at": "l.created_at",
+            "country_code": country,
+            "seniority": seniority,
+            "email_type": email_type,
+            "employee_count": "a.employee_count",
+            "sales_team_size": "a.sales_team_size",
+            "industry": wh.sql_lower("a.industry"),
+            "region": region,
+            "is_target_account": target,
+            "lead_source": "l.lead_source",
+            "has_account": "case when l.account_id is not null then 1 else 0 end",
+        }
+
+    def engagement(self, keys: str) -> str:
+        """CTE `engagement`: the windows of `features.WINDOWS` per (lead, snapshot) of `keys`."""
+        wh = self.wh
+        columns = []
+        for w in F.WINDOWS:
+            kept = (
+                f"a.event in ({text_list(w.events)})"
+                if len(w.events) > 1
+                else f"a.event = {text(w.events[0])}"
+            )
+            if w.days < F.LOOKBACK_DAYS:
+                kept += f" and a.ago < {w.days}"
+            if w.measure == "events":
+                columns.append(f"sum(case when {kept} then a.events end) as {w.name}")
+            elif w.measure == "active_days":
+                columns.append(
+                    f"count(distinct case when {kept} then a.activity_date end) as {w.name}"
+                )
+            else:
+                columns.append(f"min(case when {kept} then a.ago end) as {w.name}")
+        listed = ",\n        ".join(columns)
+        ago = wh.sql_days_between("k.snapshot", "d.activity_date")
+        return f"""engagement as (
+    select a.lead_id, a.snapshot,
+        {listed}
+    from (
+        select k.lead_id, k.snapshot, d.activity_date, d.event, d.events, {ago} as ago
+        from {keys} k join {self.activity} d on d.lead_id = k.lead_id
+        where d.activity_date <= k.snapshot
+            and {ago} < {F.LOOKBACK_DAYS}
+    ) a
+    group by a.lead_id, a.snapshot
+)"""
+
+    def rows(self, keys: str, carry: list[str]) -> str:
+        """SELECT of the feature rows of `keys` (a table of lead_id, snapshot, cutoff, status,
+        lead_age_days, days_in_status and the `carry` columns), with every column of
+        `features.FEATURES` and those routing and scoring read."""
+        profile = self.profile_columns()
+        counts = [w.name for w in F.WINDOWS if w.is_count]
+        recency = [w.name for w in F.WINDOWS if not w.is_count]
+        lifecycle = lifecycle_sql("k.lead_age_days", "coalesce(e.active_days_30d, 0)")
+        carried = "".join(f", k.{c}" for c in carry)
+        return f"""
+with {self.sources().strip()},
+signups as (
+    select lead_id, min(signed_up_at) as signed_up_at from {self.user_leads} group by lead_id
+),
+{self.engagement(keys)}
+select k.lead_id, k.snapshot, k.cutoff{carried},
+    {", ".join(f"{expr} as {name}" for name, expr in profile.items())},
+    {", ".join(f"coalesce(e.{c}, 0) as {c}" for c in counts)},
+    {", ".join(f"e.{c}" for c in recency)},
+    case when su.signed_up_at < k.cutoff then 1 else 0 end as signed_up,
+    k.status, k.lead_age_days, k.days_in_status,
+    {lifecycle} as lifecycle
+from {keys} k
+join leads l on l.lead_id = k.lead_id
+left join accounts a on a.account_id = l.account_id
+left join engagement e on e.lead_id = k.lead_id and e.snapshot = k.snapshot
+left join signups su on su.lead_id = k.lead_id"""
+
+
+def lifecycle_sql(age: str, active_days_30d: str) -> str:
+    """`features.lifecycle` in SQL, from the same bands."""
+    band = "case " + " ".join(
+        f"when {age} < {bound} then {text(label)}" for bound, label in F.LIFECYCLE_BANDS[:-1]
+    )
+    band += f" else {text(F.LIFECYCLE_BANDS[-1][1])} end"
+    active = f"case when {active_days_30d} > 0 then 'active' else 'inactive' end"
+    return f"({band} || ', ' || {active})"
+
+
+class ScorecardSql:
+    """A fitted scorecard in SQL: one CASE per feature giving its points (the bins and weights of
+    the model, scaled as `train.Scale` scales them), the fit / engagement split and the close
+    probability. Columns are read from the alias `row`."""
+
+    def __init__(self, wh: Warehouse, model: object, scale: object):
+        self.wh = wh
+        self.model = model
+        self.scale = scale
+
+    def _case(self, spec: dict, values: list[float], column: str) -> str:
+        lit = self.wh.sql_float
+        missing = values[-1]
+        if spec["kind"] == "numeric":
+            parts = [f"when {column} is null then {lit(missing)}"]
+            parts += [
+                f"when {column} <= {lit(float(edge))} then {lit(v)}"
+                for edge, v in zip(spec["edges"], values, strict=False)
+            ]
+            return f"(case {' '.join(parts)} else {lit(values[len(spec['edges'])])} end)"
+        levels = spec["levels"]
+        parts = [f"when {column} is null then {lit(missing)}"]
+        parts += [
+            f"when {column} = {text(level)} then {lit(values[i])}" for i, level in enumerate(levels)
+        ]
+        return f"(case {' '.join(parts)} else {lit(values[len(levels)])} end)"
+
+    def points(self, name: str, alias: str = "row") -> str:
+        """The points feature `name` gives: factor * (bin weight - the feature's lowest)."""
+        j = [b["name"] for b in self.model.bins_].index(name)
+        spec, floor = self.model.bins_[j], self.scale.floor[j]
+        values = [self.scale.factor * (float(w) - floor) for w in self.model.weights_[j]]
+        return self._case(spec, values, f"{alias}.{name}")
+
+    def deviation(self, name: str, alias: str = "row") -> str:
+        """Points against the average lead's (`Scale.reference`), as the reasons rank them."""
+        j = [b["name"] for b in self.model.bins_].index(name)
+        spec, floor, ref = self.model.bins_[j], self.scale.floor[j], self.scale.reference[j]
+        values = [self.scale.factor * (float(w) - floor) - ref for w in self.model.weights_[j]]
+        return self._case(spec, values, f"{alias}.{name}")
+
+    def weight(self, name: str, alias: str = "row") -> str:
+        j = [b["name"] for b in self.model.bins_].index(name)
+        return self._case(
+            self.model.bins_[j], [float(w) for w in self.model.weights_[j]], f"{alias}.{name}"
+        )
+
+    def fit_score(self, alias: str = "row") -> str:
+        return rounded(" + ".join(self.points(c, alias) for c in F.FIT_FEATURES), 1)
+
+    def engagement_score(self, alias: str = "row") -> str:
+        return rounded(" + ".join(self.points(c, alias) for c in F.ENGAGEMENT_FEATURES), 1)
+
+    def probability(self, alias: str = "row") -> str:
+        lit = self.wh.sql_float
+        a, b = self.model.calibration_
+        logit = " + ".join(
+            [lit(self.model.intercept_), *(self.weight(c, alias) for c in F.FEATURES)]
+        )
+        z = f"({lit(a)} * ({logit}) + {lit(b)})"
+        # exp() of a very large number overflows on PostgreSQL; p rounds to 0 long before.
+        return rounded(f"1.0 / (1.0 + exp(case when -{z} > 700 then 700 else -{z} end))", 6)

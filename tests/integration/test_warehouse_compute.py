@@ -1,0 +1,111 @@
+"""The SQL the warehouse compute path generates gives the local path's feature rows and points,
+on both dialects: the scorable leads of a night and of a week before, labelled training
+snapshots, and a fitted scorecard's fit / engagement points and close probability."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from leadscore import warehouse
+from leadscore.cli import main
+from leadscore.contract import SOURCE_COLUMNS
+from leadscore.settings import load_settings
+from leadscore.tasks import extract, features, score, train
+from leadscore.tasks.in_warehouse import QUARANTINE_SCHEMA, NightSql, write_table
+from leadscore.warehouse import coerce
+
+RUN_DATE = dt.date(2026, 6, 29)
+
+
+@pytest.fixture
+def night(warehouse_url: str):
+    """A demo warehouse, its tables and activity read as the local path reads them, and the
+    warehouse path's work tables prepared for the same night."""
+    assert (
+        main(
+            [
+                "demo-data",
+                "--leads",
+                "1500",
+                "--days",
+                "200",
+                "--end-date",
+                "2026-06-30",
+                "--url",
+                warehouse_url,
+            ]
+        )
+        == 0
+    )
+    settings = load_settings(warehouse_url=warehouse_url)
+    wh = warehouse.connect(warehouse_url)
+    sources = extract.read_sources(wh)
+    tables = {t: coerce(f, SOURCE_COLUMNS[t]) for t, f in sources.tables.items()}
+    since = features.first_activity_day(RUN_DATE, settings)
+    inputs = extract.read_inputs(wh, tables, RUN_DATE, since, settings)
+    sql = NightSql(wh, RUN_DATE, "work_activity")
+    write_table(wh, "work_activity", inputs.activity.daily)
+    sql.prepare(pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    t = inputs.tables
+    profiles = features.profile(t["crm_leads"], t["crm_accounts"])
+
+    def local(days: list[dt.date], horizon: int | None = None) -> pl.DataFrame:
+        return features.build(
+            profiles,
+            t["crm_lead_status_changes"],
+            t["crm_opportunities"],
+            inputs.activity.daily,
+            inputs.users,
+            days,
+            horizon,
+        )
+
+    yield sql, local, settings
+    wh.dispose()
+
+
+def in_warehouse(sql: NightSql, days: list[dt.date], horizon: int | None = None) -> pl.DataFrame:
+    sql.scorable("work_keys", days, horizon)
+    sql.feature_rows("work_rows", "work_keys", ["label"] if horizon else [])
+    return sql.read_features("work_rows")
+
+
+@pytest.mark.parametrize(
+    ("days", "horizon"),
+    [
+        ([RUN_DATE], None),
+        ([RUN_DATE - dt.timedelta(days=features.VELOCITY_DAYS)], None),
+        ([dt.date(2026, 2, 1) + dt.timedelta(days=7 * i) for i in range(6)], 90),
+    ],
+    ids=["tonight", "week-ago", "training-snapshots"],
+)
+def test_feature_rows_are_the_local_paths(night, days, horizon):
+    sql, local, _ = night
+    columns = ["lead_id", "snapshot", *features.FEATURES, *(["label"] if horizon else [])]
+    expected = local(days, horizon).select(columns).sort("lead_id", "snapshot")
+    got = in_warehouse(sql, days, horizon).select(columns).sort("lead_id", "snapshot")
+    assert expected.height > 500
+    assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=1e-12)
+
+
+def test_scorecard_points_and_probability_are_the_local_paths(night):
+    sql, local, settings = night
+    history = local([dt.date(2026, 2, 1) + dt.timedelta(days=7 * i) for i in range(8)], 90)
+    scorer = train.fit_candidate(
+        history.with_columns(pl.lit(1.0).alias("weight")), RUN_DATE, settings
+    ).scorer
+    tonight = local([RUN_DATE])
+    expected = (
+        score.points_frame(scorer, tonight)
+        .with_columns(pl.Series("close_probability", np.round(scorer.probability(tonight), 6)))
+        .select("lead_id", "fit_score", "engagement_score", "close_probability")
+        .sort("lead_id")
+    )
+    in_warehouse(sql, [RUN_DATE])
+    got = sql.points(scorer, "work_rows").sort("lead_id")
+    assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=0)
