@@ -349,18 +349,49 @@ class ScorecardSql:
             self.model.bins_[j], [float(w) for w in self.model.weights_[j]], f"{alias}.{name}"
         )
 
-    def fit_score(self, alias: str = "row") -> str:
-        return rounded(" + ".join(self.points(c, alias) for c in F.FIT_FEATURES), 1)
+    def fit_points(self, alias: str = "row") -> str:
+        """The sum of the fit features' points, before rounding (round it on its column: the
+        expression is long, and `rounded` repeats its argument)."""
+        return " + ".join(self.points(c, alias) for c in F.FIT_FEATURES)
 
-    def engagement_score(self, alias: str = "row") -> str:
-        return rounded(" + ".join(self.points(c, alias) for c in F.ENGAGEMENT_FEATURES), 1)
+    def engagement_points(self, alias: str = "row") -> str:
+        return " + ".join(self.points(c, alias) for c in F.ENGAGEMENT_FEATURES)
 
-    def probability(self, alias: str = "row") -> str:
+    def calibrated_logit(self, alias: str = "row") -> str:
+        """a * (intercept + the features' weights) + b: the logit of the close probability."""
         lit = self.wh.sql_float
         a, b = self.model.calibration_
         logit = " + ".join(
             [lit(self.model.intercept_), *(self.weight(c, alias) for c in F.FEATURES)]
         )
-        z = f"({lit(a)} * ({logit}) + {lit(b)})"
-        # exp() of a very large number overflows on PostgreSQL; p rounds to 0 long before.
-        return rounded(f"1.0 / (1.0 + exp(case when -{z} > 700 then 700 else -{z} end))", 6)
+        return f"({lit(a)} * ({logit}) + {lit(b)})"
+
+
+def probability(logit: str) -> str:
+    """The close probability of a calibrated logit column, unrounded. exp() of a very large
+    number overflows on PostgreSQL; the probability rounds to 0 long before."""
+    return f"1.0 / (1.0 + exp(case when -{logit} > 700 then 700 else -{logit} end))"
+
+
+def points_select(card: ScorecardSql, source: str, extra: str = "") -> str:
+    """lead_id (and `extra` columns of the rows), fit_score, engagement_score, score and
+    close_probability of the feature rows of `source`, rounded as the local path rounds them."""
+    # Each step is materialized: SQLite would otherwise substitute each column's expression into
+    # the next step (and `rounded` repeats its argument), a statement growing beyond memory.
+    return f"""
+with raw as materialized (
+    select row.lead_id{extra.replace(", ", ", row.")},
+        {card.fit_points()} as fit_raw,
+        {card.engagement_points()} as engagement_raw,
+        {card.calibrated_logit()} as logit
+    from {source} row
+),
+parts as materialized (
+    select lead_id{extra}, {rounded("fit_raw", 1)} as fit_score,
+        {rounded("engagement_raw", 1)} as engagement_score, logit
+    from raw
+)
+select lead_id{extra}, fit_score, engagement_score,
+    {rounded("fit_score + engagement_score", 1)} as score,
+    {rounded(probability("logit"), 6)} as close_probability
+from parts"""

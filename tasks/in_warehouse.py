@@ -11,8 +11,9 @@ import datetime as dt
 
 import polars as pl
 
-from leadscore.sqlgen import FeatureSql, ScorecardSql, Snapshot
-from leadscore.tasks.features import WINDOWS
+from leadscore.sqlgen import FeatureSql, ScorecardSql, Snapshot, points_select, rounded, text
+from leadscore.tasks import score
+from leadscore.tasks.features import FEATURES, VELOCITY_DAYS, WINDOWS
 from leadscore.tasks.train import Scorer
 from leadscore.warehouse import Warehouse
 
@@ -116,11 +117,55 @@ select lead_id, snapshot, cutoff, status, lead_age_days, days_in_status{label} f
     def points(self, scorer: Scorer, name: str) -> pl.DataFrame:
         """lead_id, fit_score, engagement_score, close_probability of work table `name`."""
         card = ScorecardSql(self.wh, scorer.model, scorer.scale)
-        return self.wh.read_sql(
-            f"select row.lead_id, {card.fit_score()} as fit_score, "
-            f"{card.engagement_score()} as engagement_score, "
-            f"{card.probability()} as close_probability from {name} row"
-        )
+        return self.wh.read_sql(points_select(card, name)).drop("score")
 
 
 __all__ = ["NightSql", "replace_table", "write_table"]
+
+
+def created_engagement(scorer: Scorer) -> float:
+    """The engagement points of a lead as it stood when created (`score.at_creation`): the same
+    for every lead, computed by the local path's own function."""
+    row = pl.DataFrame(
+        {c: [None] for c in FEATURES}, schema={c: ROW_SCHEMA.get(c, pl.String) for c in FEATURES}
+    ).with_columns(pl.lit("x").alias("lead_id"))
+    return float(score.points_frame(scorer, score.at_creation(row))["engagement_score"][0])
+
+
+def scores_statement(
+    wh: Warehouse, scorer: Scorer, today: str, week_ago: str, run_date: dt.date, run_id: str
+) -> str:
+    """SELECT of the night's lead_scores rows but their team and reasons, from the feature rows
+    of work tables `today` and `week_ago`, as `score.score_night` computes them."""
+    card = ScorecardSql(wh, scorer.model, scorer.scale)
+    lit = wh.sql_float
+    previous = wh.sql_date(run_date - dt.timedelta(days=1))
+    created = rounded(f"p.fit_score + {lit(created_engagement(scorer))}", 1)
+    weekly = rounded(f"(p.score - w.score) / {VELOCITY_DAYS}.0", 2)
+    age = wh.sql_greatest("p.lead_age_days", "1.0")
+    since_created = rounded(f"(p.score - {created}) / {age}", 2)
+    velocity = f"case when w.score is not null then {weekly} else {since_created} end"
+    ready = f"p.score >= {lit(scorer.scale.threshold_points)}"
+    was_ready = "h.sdr_ready = " + wh.sql_bool(True)
+    since = (
+        f"case when {ready} and {was_ready} and h.sdr_ready_since is not null "
+        f"then h.sdr_ready_since when {ready} then {wh.sql_date(run_date)} end"
+    )
+    return f"""
+with p as materialized ({points_select(card, today, ", created_at, lead_age_days")}),
+w as materialized ({points_select(card, week_ago)}),
+v as materialized (
+    select p.*, {velocity} as velocity, {since} as sdr_ready_since,
+        case when {ready} then {wh.sql_bool(True)} else {wh.sql_bool(False)} end as sdr_ready
+    from p
+    left join w on w.lead_id = p.lead_id
+    left join lead_score_history h on h.lead_id = p.lead_id and h.score_date = {previous}
+)
+select lead_id, {wh.sql_date(run_date)} as score_date, close_probability, score, fit_score,
+    engagement_score, velocity,
+    {rounded(f"score + {VELOCITY_DAYS} * (case when velocity > 0 then velocity else 0 end)", 1)}
+        as priority,
+    sdr_ready, sdr_ready_since,
+    {wh.sql_days_between("sdr_ready_since", wh.sql_day("created_at"))} as days_to_sdr_ready,
+    {text(scorer.version)} as model_version, {text(run_id)} as run_id
+from v"""

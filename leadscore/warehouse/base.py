@@ -373,6 +373,10 @@ class Warehouse(abc.ABC):
     def sql_without_whitespace(self, text: str) -> str:
         """`text` with every whitespace character removed."""
 
+    @abc.abstractmethod
+    def sql_day(self, moment: str) -> str:
+        """The UTC date of a timestamp."""
+
     def sql_strip(self, text: str) -> str:
         return f"trim({text})"
 

@@ -134,6 +134,9 @@ class PostgresWarehouse(Warehouse):
     def sql_seconds_between(self, later: str, earlier: str) -> str:
         return f"cast(trunc(extract(epoch from ({later} - {earlier}))) as bigint)"
 
+    def sql_day(self, moment: str) -> str:
+        return f"cast({moment} at time zone 'UTC' as date)"
+
     def sql_days_between(self, later: str, earlier: str) -> str:
         return f"({later} - {earlier})"
 

@@ -136,6 +136,9 @@ class SQLiteWarehouse(Warehouse):
             " / 1000)"
         )
 
+    def sql_day(self, moment: str) -> str:
+        return f"date({moment})"
+
     def sql_days_between(self, later: str, earlier: str) -> str:
         return f"cast(round(julianday({later}) - julianday({earlier})) as integer)"
 

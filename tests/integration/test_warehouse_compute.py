@@ -15,7 +15,7 @@ from leadscore import warehouse
 from leadscore.cli import main
 from leadscore.contract import SOURCE_COLUMNS
 from leadscore.settings import load_settings
-from leadscore.tasks import extract, features, score, train
+from leadscore.tasks import extract, features, publish, score, train
 from leadscore.tasks.in_warehouse import QUARANTINE_SCHEMA, NightSql, write_table
 from leadscore.warehouse import coerce
 
@@ -108,4 +108,39 @@ def test_scorecard_points_and_probability_are_the_local_paths(night):
     )
     in_warehouse(sql, [RUN_DATE])
     got = sql.points(scorer, "work_rows").sort("lead_id")
+    assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=0)
+
+
+def test_scores_velocity_and_sdr_ready_episodes_are_the_local_paths(night):
+    sql, local, settings = night
+    wh = sql.wh
+    wh.init_db()
+    history = local([dt.date(2026, 2, 1) + dt.timedelta(days=7 * i) for i in range(8)], 90)
+    scorer = train.fit_candidate(
+        history.with_columns(pl.lit(1.0).alias("weight")), RUN_DATE, settings
+    ).scorer
+    week = features.VELOCITY_DAYS
+
+    def night_of(day: dt.date, previous: pl.DataFrame) -> pl.DataFrame:
+        ago = day - dt.timedelta(days=week)
+        return score.score_night(scorer, local([day]), local([ago]), previous, day, "r")
+
+    # Last night as the local path published it: tonight carries its SDR-ready episodes over.
+    yesterday = RUN_DATE - dt.timedelta(days=1)
+    last_night = night_of(yesterday, pl.DataFrame(schema=score.PREVIOUS_SCHEMA))
+    assert last_night["sdr_ready"].sum() > 10
+    wh.write("lead_score_history", last_night.with_columns(pl.lit(None, pl.String).alias("team")))
+    previous = wh.read(
+        "select_previous_scores", {"score_date": yesterday.isoformat()}, score.PREVIOUS_SCHEMA
+    )
+    expected = night_of(RUN_DATE, previous).drop("top_reasons").sort("lead_id")
+
+    in_warehouse(sql, [RUN_DATE])
+    from leadscore.tasks.in_warehouse import replace_table, scores_statement
+
+    replace_table(wh, "work_today", "select * from work_rows")
+    in_warehouse(sql, [RUN_DATE - dt.timedelta(days=week)])
+    statement = scores_statement(wh, scorer, "work_today", "work_rows", RUN_DATE, "r")
+    got = wh.read_sql(statement, publish.SCORE_SCHEMA).select(expected.columns).sort("lead_id")
+    assert (got["sdr_ready_since"] < RUN_DATE).sum() > 5  # episodes carried over
     assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=0)
