@@ -37,7 +37,7 @@ def rounded(expr: str, decimals: int) -> str:
     return (
         f"((case when {y} - floor({y}) < 0.5 then floor({y}) "
         f"when {y} - floor({y}) > 0.5 then floor({y}) + 1 "
-        f"when cast(floor({y}) as bigint) % 2 = 0 then floor({y}) "
+        f"when mod(cast(floor({y}) as bigint), 2) = 0 then floor({y}) "
         f"else floor({y}) + 1 end) / {scale})"
     )
 

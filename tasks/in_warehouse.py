@@ -140,10 +140,9 @@ def scores_statement(
     card = ScorecardSql(wh, scorer.model, scorer.scale)
     lit = wh.sql_float
     previous = wh.sql_date(run_date - dt.timedelta(days=1))
-    created = rounded(f"p.fit_score + {lit(created_engagement(scorer))}", 1)
     weekly = rounded(f"(p.score - w.score) / {VELOCITY_DAYS}.0", 2)
     age = wh.sql_greatest("p.lead_age_days", "1.0")
-    since_created = rounded(f"(p.score - {created}) / {age}", 2)
+    since_created = rounded(f"(p.score - p.created_score) / {age}", 2)
     velocity = f"case when w.score is not null then {weekly} else {since_created} end"
     ready = f"p.score >= {lit(scorer.scale.threshold_points)}"
     was_ready = "h.sdr_ready = " + wh.sql_bool(True)
@@ -152,7 +151,12 @@ def scores_statement(
         f"then h.sdr_ready_since when {ready} then {wh.sql_date(run_date)} end"
     )
     return f"""
-with p as materialized ({points_select(card, today, ", created_at, lead_age_days")}),
+with tonight as materialized ({points_select(card, today, ", created_at, lead_age_days")}),
+p as materialized (
+    select tonight.*,
+        {rounded(f"fit_score + {lit(created_engagement(scorer))}", 1)} as created_score
+    from tonight
+),
 w as materialized ({points_select(card, week_ago)}),
 v as materialized (
     select p.*, {velocity} as velocity, {since} as sdr_ready_since,
