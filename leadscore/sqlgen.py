@@ -14,7 +14,6 @@ Rounding: polars and numpy round by scaling and rounding half to even (`rint(x *
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from leadscore.contract import COUNTRY_REGION, EMAIL_RE, SCORABLE_STATUSES
 from leadscore.tasks import features as F
@@ -42,17 +41,6 @@ def rounded(expr: str, decimals: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One snapshot day of the rows to compute: rows see what was timed before `cutoff`."""
-
-    day: dt.date
-
-    @property
-    def cutoff(self) -> dt.datetime:
-        return dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time())
-
-
 class FeatureSql:
     """The statements that compute feature rows in the warehouse for one night (`run_date`),
     reading the source tables as that night saw them, without the rows validation set aside
@@ -68,7 +56,7 @@ class FeatureSql:
         user_leads: str,
     ):
         self.wh = wh
-        self.end = Snapshot(run_date).cutoff
+        self.end = F.snapshot_cutoff(run_date)
         self.quarantine = quarantine
         self.activity = activity
         self.user_leads = user_leads
@@ -124,18 +112,19 @@ from users u join leads l on {key("u.email")} = {key("l.email")}"""
         return self.wh.sql_lower(self.wh.sql_without_whitespace(email))
 
     # ---- snapshot rows: who is scorable at each snapshot, with status and age
-    def snapshots(self, days: list[Snapshot], horizon_days: int | None) -> str:
+    def snapshots(self, days: list[dt.date], horizon_days: int | None) -> str:
         wh = self.wh
         rows = []
-        for s in days:
-            label_end = s.cutoff + dt.timedelta(days=horizon_days or 0)
+        for day in days:
+            cutoff = F.snapshot_cutoff(day)
+            label_end = cutoff + dt.timedelta(days=horizon_days or 0)
             rows.append(
-                f"select {wh.sql_date(s.day)} as snapshot, {wh.sql_timestamp(s.cutoff)} as cutoff, "
+                f"select {wh.sql_date(day)} as snapshot, {wh.sql_timestamp(cutoff)} as cutoff, "
                 f"{wh.sql_timestamp(label_end)} as label_end"
             )
         return " union all ".join(rows)
 
-    def base(self, days: list[Snapshot], horizon_days: int | None) -> str:
+    def base(self, days: list[dt.date], horizon_days: int | None) -> str:
         """CTEs up to `scorable`: lead_id, snapshot, cutoff, status, lead_age_days, days_in_status
         (and label, when `horizon_days`), as `features.snapshot_frame` computes them."""
         wh = self.wh
@@ -187,14 +176,13 @@ scorable as (
         seniority = f"case when {title} is null or {title} = '' then 'unknown'"
         for level, patterns in F.SENIORITY_PATTERNS:
             pattern = "|".join(f"(?:{p})" for p in patterns)
-            seniority += f" when {wh.sql_matches(title, pattern)} then {text(level)}"
+            seniority += f" when {wh.sql_matches(title, text(pattern))} then {text(level)}"
         seniority += " else 'individual' end"
         key = self.email_key("l.email")
-        domain = f"substr({key}, instr({key}, '@') + 1)"
-        if wh.dialect == "postgresql":
-            domain = f"split_part({key}, '@', 2)"
+        at = wh.sql_position(key, text("@"))
+        domain = f"substr({key}, {at} + 1)"
         email_type = (
-            f"case when not {wh.sql_matches(key, EMAIL_RE)} then 'malformed' "
+            f"case when not {wh.sql_matches(key, text(EMAIL_RE))} then 'malformed' "
             f"when {domain} in ({text_list(sorted(F.PERSONAL_DOMAINS))}) then 'personal' "
             "else 'corporate' end"
         )
@@ -210,9 +198,7 @@ scorable as (
             )
             + " else 'other' end"
         )
-        target = "case when a.is_target_account then 1 else 0 end"
-        if wh.dialect == "sqlite":
-            target = "case when a.is_target_account = 1 then 1 else 0 end"
+        target = f"case when a.is_target_account = {wh.sql_bool(True)} then 1 else 0 end"
         return {
             "account_id": "l.account_id",
             "owner_id": "a.owner_id",
@@ -234,11 +220,7 @@ scorable as (
         wh = self.wh
         columns = []
         for w in F.WINDOWS:
-            kept = (
-                f"a.event in ({text_list(w.events)})"
-                if len(w.events) > 1
-                else f"a.event = {text(w.events[0])}"
-            )
+            kept = f"a.event in ({text_list(w.events)})"
             if w.days < F.LOOKBACK_DAYS:
                 kept += f" and a.ago < {w.days}"
             if w.measure == "events":

@@ -186,12 +186,14 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def snapshot_cutoff(day: dt.date) -> dt.datetime:
+    """A snapshot as of `day` sees the rows timed before this moment: the next midnight, UTC."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+
+
 def _cutoffs(days: list[dt.date]) -> pl.DataFrame:
     return pl.DataFrame(
-        {
-            "snapshot": days,
-            "cutoff": [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in days],
-        },
+        {"snapshot": days, "cutoff": [snapshot_cutoff(d) for d in days]},
         schema={"snapshot": pl.Date, "cutoff": pl.Datetime("us")},
     )
 
@@ -357,11 +359,7 @@ WINDOWS = _windows()
 
 
 def _window_agg(w: Window) -> pl.Expr:
-    kept = (
-        pl.col("event").is_in(list(w.events))
-        if len(w.events) > 1
-        else pl.col("event") == w.events[0]
-    )
+    kept = pl.col("event").is_in(list(w.events))
     if w.days < LOOKBACK_DAYS:
         kept = kept & (pl.col("ago") < w.days)
     if w.measure == "events":

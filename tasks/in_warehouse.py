@@ -11,7 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from leadscore.sqlgen import FeatureSql, ScorecardSql, Snapshot, points_select, rounded, text
+from leadscore.sqlgen import FeatureSql, ScorecardSql, points_select, rounded, text
 from leadscore.tasks import score
 from leadscore.tasks.features import FEATURES, VELOCITY_DAYS, WINDOWS
 from leadscore.tasks.train import Scorer
@@ -56,8 +56,8 @@ def replace_table(wh: Warehouse, name: str, select: str, index: list[str] | None
             s.conn.exec_driver_sql(f"create index {name}_key on {name} ({', '.join(index)})")
 
 
-def write_table(wh: Warehouse, name: str, frame: pl.DataFrame, like: str | None = None) -> None:
-    """(Re)create work table `name` holding `frame` (typed like table `like` where given)."""
+def write_table(wh: Warehouse, name: str, frame: pl.DataFrame) -> None:
+    """(Re)create work table `name` holding `frame`, its columns typed as the frame's."""
     with wh.session() as s, s.transaction():
         s.conn.exec_driver_sql(f"drop table if exists {name}")
         columns = ", ".join(f"{c} {_sql_type(t, wh.dialect)}" for c, t in frame.schema.items())
@@ -85,7 +85,6 @@ class NightSql:
 
     def __init__(self, wh: Warehouse, run_date: dt.date, activity: str):
         self.wh = wh
-        self.run_date = run_date
         self.features = FeatureSql(wh, run_date, "work_quarantine", activity, "work_user_leads")
 
     def prepare(self, quarantined: pl.DataFrame) -> None:
@@ -99,10 +98,9 @@ class NightSql:
 
     def scorable(self, name: str, days: list[dt.date], horizon_days: int | None = None) -> None:
         """Work table `name`: the scorable leads at each of `days` (`features.snapshot_frame`)."""
-        snaps = [Snapshot(d) for d in days]
         label = ", label" if horizon_days is not None else ""
         select = f"""
-with {self.features.base(snaps, horizon_days).strip()}
+with {self.features.base(days, horizon_days).strip()}
 select lead_id, snapshot, cutoff, status, lead_age_days, days_in_status{label} from scorable"""
         replace_table(self.wh, name, select, ["lead_id"])
 
@@ -118,9 +116,6 @@ select lead_id, snapshot, cutoff, status, lead_age_days, days_in_status{label} f
         """lead_id, fit_score, engagement_score, close_probability of work table `name`."""
         card = ScorecardSql(self.wh, scorer.model, scorer.scale)
         return self.wh.read_sql(points_select(card, name)).drop("score")
-
-
-__all__ = ["NightSql", "replace_table", "write_table"]
 
 
 def created_engagement(scorer: Scorer) -> float:

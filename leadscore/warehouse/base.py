@@ -367,7 +367,12 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def sql_matches(self, text: str, pattern: str) -> str:
-        """Whether `text` matches the regular expression `pattern` (Python syntax) anywhere."""
+        """Whether `text` matches the regular expression `pattern` (a SQL string literal of a
+        pattern in Python syntax) anywhere."""
+
+    @abc.abstractmethod
+    def sql_position(self, text: str, part: str) -> str:
+        """Where `part` first starts in `text`, counted from 1; 0 where it does not occur."""
 
     @abc.abstractmethod
     def sql_without_whitespace(self, text: str) -> str:
@@ -385,18 +390,6 @@ class Warehouse(abc.ABC):
 
     def sql_upper(self, text: str) -> str:
         return f"upper({text})"
-
-    def sql_binary(self, text: str) -> str:
-        """`text` compared byte by byte (as polars sorts), for ORDER BY."""
-        return text
-
-    def sql_truncate(self, number: str) -> str:
-        """A number truncated toward zero, as an integer."""
-        return f"cast({number} as bigint)"
-
-    def sql_thousands(self, integer: str) -> str:
-        """An integer as text with a comma every three digits (1,234,567)."""
-        return f"printf('%,d', {integer})"
 
     def sql_greatest(self, a: str, b: str) -> str:
         return f"greatest({a}, {b})"

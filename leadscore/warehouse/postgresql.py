@@ -142,23 +142,17 @@ class PostgresWarehouse(Warehouse):
 
     def sql_matches(self, text: str, pattern: str) -> str:
         # PostgreSQL's regular expressions spell a word boundary \y.
-        spelled = pattern.replace("\\b", "\\y").replace("'", "''")
-        return f"({text} ~ '{spelled}')"
+        spelled = pattern.replace("\\b", "\\y")
+        return f"({text} ~ {spelled})"
+
+    def sql_position(self, text: str, part: str) -> str:
+        return f"strpos({text}, {part})"
 
     def sql_without_whitespace(self, text: str) -> str:
         return f"regexp_replace({text}, '\\s', '', 'g')"
 
     def sql_strip(self, text: str) -> str:
         return f"regexp_replace({text}, '^\\s+|\\s+$', '', 'g')"
-
-    def sql_binary(self, text: str) -> str:
-        return f'({text} collate "C")'
-
-    def sql_truncate(self, number: str) -> str:
-        return f"cast(trunc({number}) as bigint)"
-
-    def sql_thousands(self, integer: str) -> str:
-        return f"to_char({integer}, 'FM999,999,999,999,999,990')"
 
 
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:

@@ -143,7 +143,10 @@ class SQLiteWarehouse(Warehouse):
         return f"cast(round(julianday({later}) - julianday({earlier})) as integer)"
 
     def sql_matches(self, text: str, pattern: str) -> str:
-        return f"({text} regexp '{_quoted(pattern)}')"
+        return f"({text} regexp {pattern})"
+
+    def sql_position(self, text: str, part: str) -> str:
+        return f"instr({text}, {part})"
 
     def sql_without_whitespace(self, text: str) -> str:
         return f"leadscore_strip_all_whitespace({text})"
@@ -163,13 +166,6 @@ class SQLiteWarehouse(Warehouse):
     def sql_bool(self, value: bool) -> str:
         return "1" if value else "0"
 
-    def sql_truncate(self, number: str) -> str:
-        return f"cast({number} as integer)"
-
-
-def _quoted(text: str) -> str:
-    return text.replace("'", "''")
-
 
 @functools.lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -182,7 +178,7 @@ def _regexp(pattern: str | None, text: str | None) -> bool | None:
     return _regex(pattern).search(text) is not None
 
 
-def _text(function: Callable[[str], str]) -> Callable[[Any], Any]:
+def _on_text(function: Callable[[str], str]) -> Callable[[Any], Any]:
     def apply(value: Any) -> Any:
         return function(value) if isinstance(value, str) else value
 
@@ -195,13 +191,13 @@ WHITESPACE = re.compile(r"\s")
 def _functions(dbapi_conn: Any) -> None:
     """The text functions the generated SQL uses, as Python (and polars) define them."""
     dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
-    dbapi_conn.create_function("leadscore_lower", 1, _text(str.lower), deterministic=True)
-    dbapi_conn.create_function("leadscore_upper", 1, _text(str.upper), deterministic=True)
-    dbapi_conn.create_function("leadscore_strip", 1, _text(str.strip), deterministic=True)
+    dbapi_conn.create_function("leadscore_lower", 1, _on_text(str.lower), deterministic=True)
+    dbapi_conn.create_function("leadscore_upper", 1, _on_text(str.upper), deterministic=True)
+    dbapi_conn.create_function("leadscore_strip", 1, _on_text(str.strip), deterministic=True)
     dbapi_conn.create_function(
         "leadscore_strip_all_whitespace",
         1,
-        _text(lambda v: WHITESPACE.sub("", v)),
+        _on_text(lambda v: WHITESPACE.sub("", v)),
         deterministic=True,
     )
 
