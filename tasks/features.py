@@ -31,6 +31,9 @@ from leadscore.tasks.extract import Inputs
 LOOKBACK_DAYS = 90
 # Velocity compares a lead's score with the score it had this many days before.
 VELOCITY_DAYS = 7
+# Ages are seconds times this (a multiplication, as polars divides by a constant): the warehouse
+# path multiplies by the same double, so both give the same bits.
+DAYS_PER_SECOND = 1 / 86_400
 
 FIT_FEATURES = [
     "seniority",
@@ -261,7 +264,7 @@ def snapshot_frame(
             & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff")))
         )
         .with_columns(
-            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() / 86_400).alias(
+            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() * DAYS_PER_SECOND).alias(
                 "lead_age_days"
             ),
             # Since the last status change, or since creation for a lead never touched.
@@ -269,7 +272,7 @@ def snapshot_frame(
                 (
                     pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")
                 ).dt.total_seconds()
-                / 86_400
+                * DAYS_PER_SECOND
             ).alias("days_in_status"),
         )
         .drop("first_opp_at", "status_changed_at")
@@ -306,24 +309,39 @@ def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     Every positive is kept while positives fill at most half the sample (beyond that they are
     sampled too); negatives are sampled to fill the rest. A kept row's weight is one over its
     chance of being kept; rows that carry a `weight` already (a sample of a sample) keep it,
-    multiplied. The same rows and seed give the same sample.
+    multiplied. The sample is systematic (`sample_plan`, `keeps`), so the warehouse draws the
+    same rows in SQL; the same rows and seed give the same sample.
     """
     weight = pl.col("weight") if "weight" in rows.columns else pl.lit(1.0)
-    if rows.height <= max_rows:
+    counts = dict(rows.group_by("label").len().iter_rows())
+    plan = sample_plan(counts.get(1, 0), counts.get(0, 0), max_rows)
+    if plan is None:
         return rows.with_columns(weight.alias("weight"))
-    positives = rows.filter(pl.col("label") == 1)
-    negatives = rows.filter(pl.col("label") == 0)
     parts = []
-    for part, room in ((positives, max_rows // 2), (negatives, None)):
-        keep = room if room is not None else max(1, max_rows - parts[0].height)
-        if part.height <= keep:
-            parts.append(part.with_columns(weight.alias("weight")))
-        else:
-            rate = keep / part.height
-            parts.append(
-                part.sample(n=keep, seed=seed).with_columns((weight / rate).alias("weight"))
-            )
+    for label, (size, keep) in plan.items():
+        if not size:
+            continue
+        part = rows.filter(pl.col("label") == label).sort("snapshot", "lead_id")
+        if keep < size:
+            part = part.filter(keeps(pl.int_range(pl.len(), dtype=pl.Int64), size, keep, seed))
+        parts.append(part.with_columns((weight / (keep / size)).alias("weight")))
     return pl.concat(parts).sort("snapshot", "lead_id")
+
+
+def sample_plan(positives: int, negatives: int, max_rows: int) -> dict[int, tuple[int, int]] | None:
+    """How many rows of each label to keep: {label: (rows, kept)}; None when all are kept."""
+    if positives + negatives <= max_rows:
+        return None
+    keep_pos = min(positives, max_rows // 2)
+    keep_neg = min(negatives, max(1, max_rows - keep_pos))
+    return {1: (positives, keep_pos), 0: (negatives, keep_neg)}
+
+
+def keeps(i: pl.Expr, size: int, keep: int, seed: int) -> pl.Expr:
+    """Whether row `i` (0-based, in snapshot and lead_id order) of `size` rows is among `keep`
+    drawn systematically: evenly spaced, rotated by `seed`. `sqlgen.keeps` is the same rule."""
+    j = (i + seed % size) % size
+    return (j + 1) * keep // size > j * keep // size
 
 
 @dataclass(frozen=True)

@@ -179,10 +179,11 @@ def segment(employee_count: pl.Expr, segments: dict[str, tuple[int, int]]) -> pl
 def assign_teams(leads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """lead_id, team, rule of leads (country_code, employee_count, industry, is_target_account)."""
     frame = leads.with_columns(
-        pl.col("country_code")
-        .cast(pl.String)
-        .replace_strict(rules.regions, default="other")
-        .fill_null("unknown")
+        pl.when(pl.col("country_code").is_null())
+        .then(pl.lit("unknown"))
+        .otherwise(
+            pl.col("country_code").cast(pl.String).replace_strict(rules.regions, default="other")
+        )
         .alias("_region"),
         segment(pl.col("employee_count"), rules.segments).alias("_segment"),
         pl.col("industry").cast(pl.String).str.to_lowercase().alias("_industry"),

@@ -78,7 +78,7 @@ def velocity(today: pl.DataFrame, week_ago: pl.DataFrame, created: pl.DataFrame)
         )
         .with_columns(
             pl.when(pl.col("score_then").is_not_null())
-            .then((pl.col("score") - pl.col("score_then")) / VELOCITY_DAYS)
+            .then((pl.col("score") - pl.col("score_then")) * (1 / VELOCITY_DAYS))
             .otherwise(
                 (pl.col("score") - pl.col("score_created"))
                 / pl.col("lead_age_days").clip(lower_bound=1.0)
@@ -395,35 +395,57 @@ def phrase(feature: str, row: dict | _Row) -> str:
     return f"{feature}: {value}"
 
 
-def reasons(
-    scorer: Scorer,
-    rows: pl.DataFrame,
-    strongest: int = 3,
-    weakest: int = 2,
-    min_points: float = 2.0,
-) -> list[str]:
+def phrase_columns(feature: str) -> list[str]:
+    """The columns `phrase` reads for `feature`: its own value first, then any other it says."""
+    if feature == "seniority":
+        return [feature, "is_target_account"]
+    if feature == "days_in_status":
+        return [feature, "status"]
+    event = feature.rsplit("_", 1)[0]
+    if event in ACTION_WORDS and not feature.endswith("_days_ago"):
+        return [feature, f"{event}_days_ago"]
+    return [feature]
+
+
+def silences(feature: str, said: str) -> str | None:
+    """The factor that `said`, the phrase of `feature`, already says (it is left out)."""
+    if feature == "seniority" and said.endswith("target account"):
+        return "is_target_account"
+    if feature == "days_in_status":
+        return "status"  # "Untouched for 2 days"
+    return None
+
+
+# Reasons of one lead: its strongest factors first (at most STRONGEST, each at least MIN_POINTS
+# above an average lead's), then its weakest (at most WEAKEST, at least MIN_POINTS below). Ties
+# go to the earlier feature among the strongest, the later among the weakest.
+STRONGEST, WEAKEST, MIN_POINTS = 3, 2, 2.0
+AVERAGE_LEAD = "Close to an average lead"
+
+
+def points_text(deviation: float) -> str:
+    return f"{deviation:+.0f}"
+
+
+def reasons(scorer: Scorer, rows: pl.DataFrame) -> list[str]:
     """The factors that move each lead's score most against an average lead, strongest first."""
     deviation = scorer.points(rows) - np.asarray(scorer.scale.reference)
     names = list(FEATURES)
     # The strongest and weakest factors of every lead at once; values are read only for them.
-    order = np.argsort(-deviation, axis=1)
-    ups = order[:, :strongest]
-    downs = order[:, ::-1][:, :weakest]
+    order = np.argsort(-deviation, axis=1, kind="stable")
+    ups = order[:, :STRONGEST]
+    downs = order[:, ::-1][:, :WEAKEST]
     columns = _Columns(rows)
-    seniority, target = names.index("seniority"), names.index("is_target_account")
-    in_status, status = names.index("days_in_status"), names.index("status")
     out = []
     for i in range(rows.height):
         d = deviation[i]
         row = columns.row(i)
-        chosen = [j for j in ups[i] if d[j] >= min_points]
-        chosen += [j for j in downs[i] if d[j] <= -min_points]
-        if seniority in chosen and phrase("seniority", row).endswith("target account"):
-            chosen = [j for j in chosen if j != target]  # already said
-        if in_status in chosen:
-            chosen = [j for j in chosen if j != status]  # "Untouched for 2 days" says it
-        parts = [f"{d[j]:+.0f} {phrase(names[j], row)}" for j in chosen]
-        out.append("; ".join(parts) if parts else "Close to an average lead")
+        chosen = [j for j in ups[i] if d[j] >= MIN_POINTS]
+        chosen += [j for j in downs[i] if d[j] <= -MIN_POINTS]
+        said = {j: phrase(names[j], row) for j in chosen}
+        silenced = {silences(names[j], said[j]) for j in chosen}
+        parts = [f"{points_text(d[j])} {said[j]}" for j in chosen if names[j] not in silenced]
+        out.append("; ".join(parts) if parts else AVERAGE_LEAD)
     return out
 
 
