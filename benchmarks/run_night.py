@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run_night.py --leads 1000000 --url sqlite:////tmp/bench-1m.db
     .venv/bin/python benchmarks/run_night.py --leads 1000000 --reuse --url sqlite:////tmp/bench-1m.db
+    .venv/bin/python benchmarks/run_night.py --leads 1000000 --compute warehouse --url URL
 
 Writes a demo warehouse of --leads leads over --days days ending --end-date (unless --reuse, which
 keeps a demo already there and drops only the job's output tables), then runs the night before
@@ -50,7 +51,7 @@ class PeakMemory:
         self.peak = rss_mb()
 
 
-def night(url: str, day: str) -> None:
+def night(url: str, day: str, compute: str) -> None:
     """Run one night in this process; print its stages as one JSON line."""
     from prefect.testing.utilities import prefect_test_harness
 
@@ -72,15 +73,17 @@ def night(url: str, day: str) -> None:
     RunLog.timed = timed  # type: ignore[method-assign]
     with prefect_test_harness(server_startup_timeout=120):
         start = time.perf_counter()
-        result = nightly.nightly_rescore(day, url)
+        result = nightly.nightly_rescore(day, url, compute=compute)
         total = time.perf_counter() - start
     print(json.dumps({"stages": stages, "total": total, "result": result}, default=str))
 
 
-def run_child(url: str, day: str) -> tuple[dict, float]:
+def run_child(url: str, day: str, compute: str) -> tuple[dict, float]:
     """One night in a child process: its output and its peak RSS in MB."""
     child = subprocess.Popen(
-        [sys.executable, __file__, "--night", day, "--url", url], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--night", day, "--url", url, "--compute", compute],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     output = child.stdout.read()
@@ -98,10 +101,11 @@ def main() -> None:
     parser.add_argument("--end-date", default="2026-06-30")
     parser.add_argument("--url", default="sqlite:////tmp/leadscore-bench.db")
     parser.add_argument("--reuse", action="store_true", help="keep the demo data already at --url")
+    parser.add_argument("--compute", choices=["local", "warehouse"], default="local")
     parser.add_argument("--night", help=argparse.SUPPRESS)  # internal: run one night, in a child
     args = parser.parse_args()
     if args.night:
-        night(args.url, args.night)
+        night(args.url, args.night, args.compute)
         return
 
     from leadscore import sql, warehouse
@@ -127,11 +131,12 @@ def main() -> None:
         print(f"demo data written in {time.perf_counter() - start:.0f}s")
     print(
         f"leadscore benchmark: {args.leads:,} leads, {args.days} days, {wh.dialect}, "
+        f"compute {args.compute}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print("source rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     for label, day in (("first night", end - dt.timedelta(days=1)), ("later night", end)):
-        out, peak = run_child(args.url, day.isoformat())
+        out, peak = run_child(args.url, day.isoformat(), args.compute)
         print(f"\n{label} ({day}): {out['total']:.1f} s, peak RSS of the process {peak:,.0f} MB")
         print("| stage | seconds | peak RSS (MB) |\n|---|---|---|")
         for name, seconds, stage_peak in out["stages"]:

@@ -7,6 +7,7 @@ submitted), so a failed task fails the flow. Retries sit on the steps that touch
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
@@ -16,7 +17,17 @@ from prefect.runtime import flow_run
 from leadscore import warehouse
 from leadscore.run import RunLog, date_range, resolve_date, retry_unless_user_error
 from leadscore.settings import Settings, load_settings
-from leadscore.tasks import extract, features, publish, report, route, score, train, validate
+from leadscore.tasks import (
+    extract,
+    features,
+    in_warehouse,
+    publish,
+    report,
+    route,
+    score,
+    train,
+    validate,
+)
 
 # Frames are large and runs are not replayed from cache: no input hashing, no result caching.
 STEP: dict[str, Any] = {"cache_policy": NO_CACHE}
@@ -39,6 +50,11 @@ route_leads = task(route.route_leads, name="route", **WAREHOUSE_STEP)
 check_output = task(validate.check_output, name="validate-output", **STEP)
 publish_night = task(publish.publish_night, name="publish", **WAREHOUSE_STEP)
 report_night = task(report.report_night, name="report", **WAREHOUSE_STEP)
+# The same steps with the per-lead work inside the warehouse (LEADSCORE_COMPUTE=warehouse).
+prepare_in_warehouse = task(in_warehouse.prepare_night, name="activity", **WAREHOUSE_STEP)
+sample_in_warehouse = task(in_warehouse.training_sample, name="features", **WAREHOUSE_STEP)
+score_in_warehouse = task(in_warehouse.score_night, name="score", **WAREHOUSE_STEP)
+route_in_warehouse = task(in_warehouse.route_night, name="route", **WAREHOUSE_STEP)
 
 
 @flow(name="nightly-rescore")
@@ -47,10 +63,14 @@ def nightly_rescore(
     warehouse_url: str | None = None,
     horizon_days: int | None = None,
     routing_file: str | None = None,
+    compute: str | None = None,
 ) -> dict[str, Any]:
     """Rescore every open lead as of the end of `run_date` and route the newly SDR-ready ones."""
     settings = load_settings(
-        warehouse_url=warehouse_url, horizon_days=horizon_days, routing_file=routing_file
+        warehouse_url=warehouse_url,
+        horizon_days=horizon_days,
+        routing_file=routing_file,
+        compute=compute,
     )
     return run_night(settings, resolve_date(run_date))
 
@@ -62,37 +82,115 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
     with wh.lock(), publish.recording_failure(wh, run, checks):
         sources = run.timed("extract", read_sources, wh)
         tables = run.timed("validate", check_sources, wh, sources, day, settings, checks)
-        since = features.first_activity_day(day, settings)
-        inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
-        feats = run.timed("features", build_features, inputs, day, settings)
-        model = run.timed("train", train_model, wh, feats.training, day, settings)
-        scored = run.timed("score", score_leads, wh, feats, model.scorer, day, run.run_id)
-        routed = run.timed(
-            "route", route_leads, wh, scored.scores, feats.profiles, day, settings, run.run_id
-        )
-        run.timed(
-            "validate_output",
-            check_output,
-            routed.scores,
-            routed.routing,
-            feats.today.height,
-            settings,
-            checks,
-        )
+        del sources
+        if settings.compute == "warehouse":
+            # Only what the report reads stays in this process.
+            end = features.snapshot_cutoff(day)
+            report_tables = {
+                t: extract.as_of(tables[t], t, end)
+                for t in ("crm_lead_status_changes", "crm_opportunities")
+            }
+            del tables
+            scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks)
+        else:
+            scored = score_locally(wh, run, tables, day, settings, checks)
         run.timed("data_docs", checks.build_docs)
-        night = publish.Night(
-            day,
-            run.run_id,
-            model.scorer.version,
-            routed,
-            scored.accounts,
-            model.registry,
-            inputs.activity,
-            checks.report,
-            model.message,
-        )
-        counts = run.timed("publish", publish_night, wh, night, run)
-    return report_night(wh, night, model.candidate, inputs, counts, settings)
+        counts = run.timed("publish", publish_night, wh, scored.night, run)
+    return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
+
+
+@dataclass(frozen=True)
+class ScoredNight:
+    """What a night publishes, the challenger it trained, and the CRM tables as of the night
+    (for the report)."""
+
+    night: publish.Night
+    candidate: train.Candidate
+    tables: dict[str, Any]
+
+
+def score_locally(
+    wh: warehouse.Warehouse,
+    run: RunLog,
+    tables: dict[str, Any],
+    day: dt.date,
+    settings: Settings,
+    checks: validate.Runner,
+) -> ScoredNight:
+    """Features, training, scoring and routing in this process (polars)."""
+    since = features.first_activity_day(day, settings)
+    inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
+    feats = run.timed("features", build_features, inputs, day, settings)
+    model = run.timed("train", train_model, wh, feats.training, day, settings)
+    scored = run.timed("score", score_leads, wh, feats, model.scorer, day, run.run_id)
+    routed = run.timed(
+        "route", route_leads, wh, scored.scores, feats.profiles, day, settings, run.run_id
+    )
+    run.timed(
+        "validate_output",
+        check_output,
+        routed.scores,
+        routed.routing,
+        feats.today.height,
+        settings,
+        checks,
+    )
+    night = publish.Night(
+        day,
+        run.run_id,
+        model.scorer.version,
+        routed,
+        scored.accounts,
+        model.registry,
+        inputs.activity,
+        checks.report,
+        model.message,
+    )
+    return ScoredNight(night, model.candidate, inputs.tables)
+
+
+def score_in_warehouse_night(
+    wh: warehouse.Warehouse,
+    run: RunLog,
+    report_tables: dict[str, Any],
+    day: dt.date,
+    settings: Settings,
+    checks: validate.Runner,
+) -> ScoredNight:
+    """The same steps with the per-lead work in SQL inside the warehouse (work tables); this
+    process holds the training sample and the newly SDR-ready leads. `report_tables`: the CRM
+    tables the report reads, as of the night."""
+    quarantined = checks.report.quarantined()
+    night_sql, activity = run.timed(
+        "activity", prepare_in_warehouse, wh, quarantined, day, settings
+    )
+    training = run.timed("features", sample_in_warehouse, night_sql, settings)
+    model = run.timed("train", train_model, wh, training, day, settings)
+    del training
+    scored = run.timed("score", score_in_warehouse, night_sql, model.scorer, settings, run.run_id)
+    routed = run.timed("route", route_in_warehouse, night_sql, scored, settings, run.run_id)
+    run.timed(
+        "validate_output",
+        check_output,
+        routed.scores,
+        routed.routing,
+        scored.scorable,
+        settings,
+        checks,
+        wh,
+    )
+    night = publish.Night(
+        day,
+        run.run_id,
+        model.scorer.version,
+        routed,
+        scored.accounts,
+        model.registry,
+        activity,
+        checks.report,
+        model.message,
+    )
+    return ScoredNight(night, model.candidate, report_tables)
 
 
 @flow(name="backfill")
@@ -102,10 +200,14 @@ def backfill(
     warehouse_url: str | None = None,
     horizon_days: int | None = None,
     routing_file: str | None = None,
+    compute: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rescore each date from start to end, in order, each as of its own night."""
     settings = load_settings(
-        warehouse_url=warehouse_url, horizon_days=horizon_days, routing_file=routing_file
+        warehouse_url=warehouse_url,
+        horizon_days=horizon_days,
+        routing_file=routing_file,
+        compute=compute,
     )
     days = date_range(resolve_date(start), resolve_date(end))
     return [nightly_rescore(d.isoformat(), **settings.flow_parameters()) for d in days]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from leadscore.errors import LeadscoreError, ValidationFailed
-from leadscore.settings import load_settings
+from leadscore.settings import COMPUTE, load_settings
 
 
 def _date(value: str) -> dt.date:
@@ -59,10 +59,20 @@ def parser() -> argparse.ArgumentParser:
         help="load demo data if the warehouse has none, run the latest "
         "night, print the morning queue",
     )
-    run = sub.add_parser("run", parents=[url], help="run one night")
+    compute = argparse.ArgumentParser(add_help=False)
+    compute.add_argument(
+        "--compute",
+        choices=COMPUTE,
+        default=None,
+        help="where the per-lead work runs: local (this process) or warehouse (SQL in the "
+        "warehouse); default LEADSCORE_COMPUTE, else local",
+    )
+    run = sub.add_parser("run", parents=[url, compute], help="run one night")
     run.add_argument("--date", type=_date, default=None, help="run date (default: yesterday UTC)")
     backfill = sub.add_parser(
-        "backfill", parents=[url], help="run each date from --start to --end, in order"
+        "backfill",
+        parents=[url, compute],
+        help="run each date from --start to --end, in order",
     )
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
@@ -103,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _quiet_user_errors()
     try:
-        settings = load_settings(warehouse_url=args.url)
+        settings = load_settings(warehouse_url=args.url, compute=getattr(args, "compute", None))
         return COMMANDS[args.command](args, settings)
     except ValidationFailed as exc:
         print(
@@ -157,7 +167,11 @@ def cmd_demo_data(args: argparse.Namespace, settings) -> int:
 def cmd_run(args: argparse.Namespace, settings) -> int:
     from leadscore.flows.nightly import nightly_rescore
 
-    result = nightly_rescore(args.date.isoformat() if args.date else None, settings.warehouse_url)
+    result = nightly_rescore(
+        args.date.isoformat() if args.date else None,
+        settings.warehouse_url,
+        compute=settings.compute,
+    )
     _print_result(result)
     return 0
 
@@ -167,7 +181,12 @@ def cmd_backfill(args: argparse.Namespace, settings) -> int:
 
     if args.end < args.start:
         raise LeadscoreError(f"backfill: --end {args.end} is before --start {args.start}")
-    for result in backfill(args.start.isoformat(), args.end.isoformat(), settings.warehouse_url):
+    for result in backfill(
+        args.start.isoformat(),
+        args.end.isoformat(),
+        settings.warehouse_url,
+        compute=settings.compute,
+    ):
         _print_result(result)
     return 0
 

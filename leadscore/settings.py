@@ -51,6 +51,9 @@ class Settings:
     # Great Expectations Data Docs go (a folder per run date).
     validation_file: str = ""
     data_docs_dir: str = "data_docs"
+    # Where the per-lead work runs: "local" (polars, in this process) or "warehouse" (SQL inside
+    # the warehouse; this process holds the training sample and the newly SDR-ready leads).
+    compute: str = "local"
 
     @property
     def routing_path(self) -> Path:
@@ -79,6 +82,7 @@ class Settings:
             "warehouse_url": self.warehouse_url,
             "horizon_days": self.horizon_days,
             "routing_file": self.routing_file or None,
+            "compute": self.compute,
         }
 
     def public(self) -> dict[str, Any]:
@@ -141,7 +145,15 @@ def load_settings(**overrides: Any) -> Settings:
         raise LeadscoreError("setting target_close_rate must be between 0 and 1")
     if settings.horizon_days < 1 or settings.snapshot_every_days < 1:
         raise LeadscoreError("settings horizon_days and snapshot_every_days must be positive")
+    if settings.compute not in COMPUTE:
+        raise LeadscoreError(
+            f"setting compute (LEADSCORE_COMPUTE, --compute): {settings.compute!r} is not one of "
+            + ", ".join(COMPUTE)
+        )
     return settings
+
+
+COMPUTE = ("local", "warehouse")
 
 
 __all__ = ["DEFAULT_URL", "Settings", "load_settings"]

@@ -129,6 +129,7 @@ from users u join leads l on {key("u.email")} = {key("l.email")}"""
         (and label, when `horizon_days`), as `features.snapshot_frame` computes them."""
         wh = self.wh
         seconds = wh.sql_seconds_between
+        day = wh.sql_float(F.DAYS_PER_SECOND)
         label = ""
         if horizon_days is not None:
             label = """,
@@ -157,8 +158,8 @@ first_opportunity as (
 scorable as (
     select b.lead_id, b.snapshot, b.cutoff, b.created_at,
         coalesce(c.status, 'open') as status,
-        {seconds("b.cutoff", "b.created_at")} / 86400.0 as lead_age_days,
-        {seconds("b.cutoff", "coalesce(c.changed_at, b.created_at)")} / 86400.0
+        {seconds("b.cutoff", "b.created_at")} * {day} as lead_age_days,
+        {seconds("b.cutoff", "coalesce(c.changed_at, b.created_at)")} * {day}
             as days_in_status{label}
     from base b
     left join last_change c
@@ -377,3 +378,59 @@ select lead_id{extra}, fit_score, engagement_score,
     {rounded("fit_score + engagement_score", 1)} as score,
     {rounded(probability("logit"), 6)} as close_probability
 from parts"""
+
+
+def keeps(i: str, size: int, keep: int, seed: int) -> str:
+    """`features.keeps` in SQL: whether row `i` (0-based) of `size` is among `keep` drawn
+    systematically, rotated by `seed` (integer division truncates in both dialects; SQLite's
+    mod() gives a float, hence the cast)."""
+    j = f"cast(mod({i} + {seed % size}, {size}) as bigint)"
+    return f"(({j} + 1) * {keep}) / {size} > ({j} * {keep}) / {size}"
+
+
+def teams_select(wh: Warehouse, rules: object, rows: str) -> str:
+    """SELECT lead_id, team, rule of the feature rows of `rows`, as `route.assign_teams` gives
+    them: the first routing rule whose conditions all hold (team and rule null when none does)."""
+    country = "row.country_code"
+    by_region: dict[str, list[str]] = {}
+    for code, region in rules.regions.items():
+        by_region.setdefault(region, []).append(code)
+    region = (
+        f"case when {country} is null then 'unknown' "
+        + " ".join(
+            f"when {country} in ({text_list(codes)}) then {text(name)}"
+            for name, codes in by_region.items()
+        )
+        + " else 'other' end"
+    )
+    segment = "case when row.employee_count is null then 'unknown' " + " ".join(
+        f"when row.employee_count between {lo} and {hi} then {text(name)}"
+        for name, (lo, hi) in rules.segments.items()
+    )
+    segment += " else 'unknown' end"
+    teams, names = [], []
+    for i, rule in enumerate(rules.rules, 1):
+        conditions = ["1 = 1"]
+        for key, column in (
+            ("region", "region"),
+            ("country", "country_code"),
+            ("segment", "segment"),
+            ("industry", "industry"),
+        ):
+            if key in rule:
+                conditions.append(f"{column} in ({text_list([str(v) for v in rule[key]])})")
+        if "target_account" in rule:
+            conditions.append(f"target = {1 if rule['target_account'] else 0}")
+        condition = " and ".join(conditions)
+        teams.append(f"when {condition} then {text(rule['team'])}")
+        names.append(f"when {condition} then {text(rule.get('name', f'rule {i}'))}")
+    team = f"case {' '.join(teams)} end" if teams else "cast(null as text)"
+    rule_name = f"case {' '.join(names)} end" if names else "cast(null as text)"
+    return f"""
+with t as materialized (
+    select row.lead_id, row.country_code, {region} as region, {segment} as segment,
+        {wh.sql_lower("row.industry")} as industry,
+        case when row.is_target_account = 1 then 1 else 0 end as target
+    from {rows} row
+)
+select lead_id, {team} as team, {rule_name} as rule from t"""

@@ -42,8 +42,10 @@ class Night:
     run_id: str
     model_version: str
     # Tonight's scores with their teams, the new routings, round-robin pointers and overflow.
+    # Scores, accounts and fresh activity are frames, or (computed in the warehouse) the names of
+    # the work tables holding them.
     routed: Routed
-    accounts: pl.DataFrame
+    accounts: pl.DataFrame | str
     # The challenger's registry row (None when a night trains no model).
     registry: RegistryRow | None
     # The days of the activity roll-up to rewrite.
@@ -98,6 +100,29 @@ def same_scores(new: pl.DataFrame, old: pl.DataFrame) -> bool:
     )
 
 
+def same_stored_scores(s: Session, table: str, day: dt.date) -> bool:
+    """`same_scores` for tonight's scores in work table `table`, in the warehouse."""
+    columns = ", ".join(c for c in SCORE_COLUMNS if c != "run_id")
+    stored = (
+        f"select {columns} from lead_score_history where score_date = {s.warehouse.sql_date(day)}"
+    )
+
+    def count(select: str) -> int:
+        return int(s.conn.exec_driver_sql(f"select count(*) from ({select}) q").scalar_one())
+
+    return count(f"select lead_id from {table}") == count(stored) and not count(
+        f"select {columns} from {table} except {stored}"
+    )
+
+
+def keep_stored_run_ids(s: Session, table: str, day: dt.date) -> None:
+    """Give the scores of work table `table` the run ids stored for the same rows."""
+    s.conn.exec_driver_sql(
+        f"update {table} set run_id = (select h.run_id from lead_score_history h "
+        f"where h.score_date = {s.warehouse.sql_date(day)} and h.lead_id = {table}.lead_id)"
+    )
+
+
 def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
     """Write the night atomically; returns row counts and whether the scores changed.
 
@@ -106,21 +131,26 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
     """
     start = time.perf_counter()
     with wh.session() as s:
+        scores = night.routed.scores
         with s.transaction():
             s.create(sql.OUTPUT_TABLES)
-            old = s.read(
-                "select_lead_score_history",
-                {"score_date": night.run_date.isoformat()},
-                SCORE_SCHEMA,
-            )
-        scores = night.routed.scores
-        changed = not same_scores(scores, old)
-        if not changed:
-            scores = (
-                scores.drop("run_id")
-                .join(old.select("lead_id", "run_id"), on="lead_id")
-                .select(SCORE_COLUMNS)
-            )
+            if isinstance(scores, str):
+                changed = not same_stored_scores(s, scores, night.run_date)
+                if not changed:
+                    keep_stored_run_ids(s, scores, night.run_date)
+            else:
+                old = s.read(
+                    "select_lead_score_history",
+                    {"score_date": night.run_date.isoformat()},
+                    SCORE_SCHEMA,
+                )
+                changed = not same_scores(scores, old)
+                if not changed:
+                    scores = (
+                        scores.drop("run_id")
+                        .join(old.select("lead_id", "run_id"), on="lead_id")
+                        .select(SCORE_COLUMNS)
+                    )
         with s.transaction():
             s.stage("scores", "lead_score_history", scores)
             s.stage("accounts", "account_scores", night.accounts)

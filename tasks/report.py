@@ -12,7 +12,6 @@ from typing import Any
 import polars as pl
 
 from leadscore.settings import Settings
-from leadscore.tasks.extract import Inputs
 from leadscore.tasks.publish import Night
 from leadscore.tasks.train import Candidate
 from leadscore.tasks.train import warnings as train_warnings
@@ -30,11 +29,12 @@ def report_night(
     wh: Warehouse,
     night: Night,
     candidate: Candidate,
-    inputs: Inputs,
+    tables: dict[str, pl.DataFrame],
     counts: dict[str, Any],
     settings: Settings,
 ) -> dict[str, Any]:
-    """Leave the night's artifacts on its Prefect run; return the run summary."""
+    """Leave the night's artifacts on its Prefect run; return the run summary. `tables`: the
+    CRM tables as of the run date (status changes and opportunities are read)."""
     # Every routing up to the run date, with the lead's points on its routing date.
     routed = wh.read(
         "select_routed_at_routing", {"run_date": night.run_date.isoformat()}, AT_ROUTING_SCHEMA
@@ -42,22 +42,35 @@ def report_night(
     fb = feedback(
         routed,
         routed,
-        inputs.tables["crm_lead_status_changes"],
-        inputs.tables["crm_opportunities"],
+        tables["crm_lead_status_changes"],
+        tables["crm_opportunities"],
         night.run_date,
         settings.horizon_days,
     )
-    return publish_artifacts(night, candidate, counts, fb)
+    day = {"score_date": night.run_date.isoformat(), "ready": True}
+    tally = wh.read("select_night_tally", day, {"scored": pl.Int64, "sdr_ready": pl.Int64})
+    counts = counts | {k: int(v or 0) for k, v in tally.row(0, named=True).items()}
+    queue = wh.read("select_night_queue", day, QUEUE_SCHEMA)
+    return publish_artifacts(night, candidate, counts, fb, queue)
+
+
+QUEUE_SCHEMA = {
+    "lead_id": pl.String,
+    "team": pl.String,
+    "score": pl.Float64,
+    "velocity": pl.Float64,
+    "priority": pl.Float64,
+    "top_reasons": pl.String,
+}
 
 
 def summary_markdown(
     night: Night, candidate: Candidate, counts: dict[str, Any], fb: dict[str, Any]
 ) -> str:
-    scores = night.routed.scores
     registry, validation = night.registry, night.validation
     m = candidate.metrics
     b = m["baselines"]
-    ready = scores.filter(pl.col("sdr_ready"))
+    scored, ready = counts.get("scored", 0), counts.get("sdr_ready", 0)
     lines = [
         f"# leadscore night {night.run_date}",
         "",
@@ -67,8 +80,8 @@ def summary_markdown(
             f" — {registry.status_reason if registry else ''}"
         ),
         (
-            f"- scored leads: {scores.height:,}; SDR-ready: {ready.height:,} "
-            f"({ready.height / max(scores.height, 1):.1%});"
+            f"- scored leads: {scored:,}; SDR-ready: {ready:,} "
+            f"({ready / max(scored, 1):.1%});"
             f" newly routed: {counts.get('lead_routing', 0):,}; overflow: "
             f"{counts.get('overflow', 0):,}"
         ),
@@ -132,22 +145,21 @@ def summary_markdown(
 
 
 def publish_artifacts(
-    night: Night, candidate: Candidate, counts: dict[str, Any], fb: dict[str, Any]
+    night: Night,
+    candidate: Candidate,
+    counts: dict[str, Any],
+    fb: dict[str, Any],
+    queue: pl.DataFrame,
 ) -> dict[str, Any]:
-    """Create the run's Prefect artifacts; return the run summary."""
+    """Create the run's Prefect artifacts (`queue`: the top of tonight's SDR queue); return the
+    run summary."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    scores, registry, validation = night.routed.scores, night.registry, night.validation
+    registry, validation = night.registry, night.validation
     create_markdown_artifact(
         markdown=summary_markdown(night, candidate, counts, fb),
         key="leadscore-night",
         description=f"leadscore night {night.run_date}",
-    )
-    queue = (
-        scores.filter(pl.col("sdr_ready"))
-        .sort("priority", descending=True)
-        .head(50)
-        .select("lead_id", "team", "score", "velocity", "priority", "top_reasons")
     )
     create_table_artifact(
         table=queue.to_dicts(), key="leadscore-queue", description="Top of tonight's SDR queue"
@@ -158,8 +170,8 @@ def publish_artifacts(
         "model_version": night.model_version,
         "challenger": candidate.scorer.version,
         "challenger_status": registry.status if registry else None,
-        "scored": scores.height,
-        "sdr_ready": int(scores["sdr_ready"].sum()),
+        "scored": counts["scored"],
+        "sdr_ready": counts["sdr_ready"],
         "routed": counts.get("lead_routing", 0),
         "overflow": counts.get("overflow", 0),
         "scores_changed": counts.get("scores_changed"),

@@ -77,7 +77,7 @@ class Session:
     def __init__(self, warehouse: Warehouse, conn: Connection):
         self.warehouse = warehouse
         self.conn = conn
-        self.staged: dict[str, pl.DataFrame] = {}
+        self.staged: dict[str, pl.DataFrame | str] = {}
 
     def read(
         self,
@@ -120,20 +120,23 @@ class Session:
         """Append `frame` to `table` in bulk; the number of rows."""
         return self.warehouse.append(self.conn, table, frame) if not frame.is_empty() else 0
 
-    def stage(self, key: str, like: str, frame: pl.DataFrame) -> None:
-        """Hold `frame` under `key`, typed like table `like`, for `insert_staged` in a later
-        transaction."""
-        self.staged[key] = frame
-        if not frame.is_empty():
-            self.warehouse.stage(self.conn, key, like, frame)
+    def stage(self, key: str, like: str, rows: pl.DataFrame | str) -> None:
+        """Hold `rows` under `key` for `insert_staged` in a later transaction: a frame (typed
+        like table `like`), or the name of a table in the warehouse holding them already."""
+        self.staged[key] = rows
+        if isinstance(rows, pl.DataFrame) and not rows.is_empty():
+            self.warehouse.stage(self.conn, key, like, rows)
 
     def insert_staged(self, table: str, key: str) -> int:
-        """Append the frame staged under `key` to `table`; the number of rows."""
-        frame = self.staged[key]
+        """Append the rows staged under `key` to `table`; the number of rows."""
+        rows = self.staged[key]
+        if isinstance(rows, str):
+            columns = [
+                c for c in self.warehouse.columns(table) if c in self.warehouse.columns(rows)
+            ]
+            return self.warehouse.insert_select(self.conn, table, columns, rows)
         return (
-            self.warehouse.insert_staged(self.conn, table, key, frame)
-            if not frame.is_empty()
-            else 0
+            self.warehouse.insert_staged(self.conn, table, key, rows) if not rows.is_empty() else 0
         )
 
     @contextlib.contextmanager
@@ -180,7 +183,12 @@ class Warehouse(abc.ABC):
                 if session.staged:
                     with conn.begin():
                         self.drop_staged(
-                            conn, [k for k, f in session.staged.items() if not f.is_empty()]
+                            conn,
+                            [
+                                k
+                                for k, f in session.staged.items()
+                                if isinstance(f, pl.DataFrame) and not f.is_empty()
+                            ],
                         )
 
     def read(
@@ -331,12 +339,14 @@ class Warehouse(abc.ABC):
         """Inside the publishing transaction: append what was staged under `key` to `table`."""
         return self.append(conn, table, frame)
 
-    def insert_select(self, conn: Connection, table: str, columns: list[str], source: str) -> None:
-        """`insert into table (columns) select columns from source`; `source` already quoted."""
+    def insert_select(self, conn: Connection, table: str, columns: list[str], source: str) -> int:
+        """`insert into table (columns) select columns from source`; `source` already quoted.
+        The number of rows inserted."""
         listed = ", ".join(self.quote(c) for c in columns)
-        conn.exec_driver_sql(
+        result = conn.exec_driver_sql(
             f"insert into {self.quote(table)} ({listed}) select {listed} from {source}"
         )
+        return result.rowcount
 
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:  # noqa: B027 (see stage)
         """Free what `stage` held (by default nothing)."""
@@ -396,6 +406,19 @@ class Warehouse(abc.ABC):
 
     def sql_bool(self, value: bool) -> str:
         return "true" if value else "false"
+
+    def sql_generated(self, statement: str) -> str:
+        """A generated statement as this dialect runs it. Both dialects here take it as is; an
+        engine without `with ... as materialized` (it plans CTEs itself) would drop the word."""
+        return statement
+
+    def sql_integer(self, number: str) -> str:
+        """A number truncated toward zero, as an integer (Python's int())."""
+        return f"cast(trunc({number}) as bigint)"
+
+    def sql_binary(self, text: str) -> str:
+        """Text that sorts by its bytes (as polars sorts strings), whatever the collation."""
+        return text
 
 
 # Rows become a frame this many at a time: Python holds one chunk of row tuples, never the whole

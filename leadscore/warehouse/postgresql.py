@@ -154,6 +154,9 @@ class PostgresWarehouse(Warehouse):
     def sql_strip(self, text: str) -> str:
         return f"regexp_replace({text}, '^\\s+|\\s+$', '', 'g')"
 
+    def sql_binary(self, text: str) -> str:
+        return f'({text} collate "C")'
+
 
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:
     # Dates are cut at midnight UTC whatever the server's own time zone.

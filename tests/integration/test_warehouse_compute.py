@@ -15,8 +15,17 @@ from leadscore import warehouse
 from leadscore.cli import main
 from leadscore.contract import SOURCE_COLUMNS
 from leadscore.settings import load_settings
+from leadscore.sqlgen import ScorecardSql, points_select
 from leadscore.tasks import extract, features, publish, score, train
-from leadscore.tasks.in_warehouse import QUARANTINE_SCHEMA, NightSql, write_table
+from leadscore.tasks.in_warehouse import (
+    QUARANTINE_SCHEMA,
+    NightSql,
+    previous_scores,
+    reasons_table,
+    replace_table,
+    scores_statement,
+    write_table,
+)
 from leadscore.warehouse import coerce
 
 RUN_DATE = dt.date(2026, 6, 29)
@@ -90,7 +99,7 @@ def test_feature_rows_are_the_local_paths(night, days, horizon):
     expected = local(days, horizon).select(columns).sort("lead_id", "snapshot")
     got = in_warehouse(sql, days, horizon).select(columns).sort("lead_id", "snapshot")
     assert expected.height > 500
-    assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=1e-12)
+    assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=0)
 
 
 def test_scorecard_points_and_probability_are_the_local_paths(night):
@@ -133,14 +142,25 @@ def test_scores_velocity_and_sdr_ready_episodes_are_the_local_paths(night):
     previous = wh.read(
         "select_previous_scores", {"score_date": yesterday.isoformat()}, score.PREVIOUS_SCHEMA
     )
-    expected = night_of(RUN_DATE, previous).drop("top_reasons").sort("lead_id")
+    expected = night_of(RUN_DATE, previous).sort("lead_id")
 
     in_warehouse(sql, [RUN_DATE])
-    from leadscore.tasks.in_warehouse import replace_table, scores_statement
-
     replace_table(wh, "work_today", "select * from work_rows")
     in_warehouse(sql, [RUN_DATE - dt.timedelta(days=week)])
-    statement = scores_statement(wh, scorer, "work_today", "work_rows", RUN_DATE, "r")
-    got = wh.read_sql(statement, publish.SCORE_SCHEMA).select(expected.columns).sort("lead_id")
+    card = ScorecardSql(wh, scorer.model, scorer.scale)
+    replace_table(wh, "work_points_week", points_select(card, "work_rows"))
+    previous_scores(wh, RUN_DATE, "work_previous")
+    statement = scores_statement(
+        wh, scorer, "work_today", "work_points_week", "work_previous", RUN_DATE, "r"
+    )
+    reasons_table(wh, scorer, "work_today", "work_reasons")
+    got = (
+        wh.read_sql(statement, publish.SCORE_SCHEMA)
+        .join(wh.read_sql("select * from work_reasons"), on="lead_id", how="left")
+        .with_columns(pl.col("top_reasons").fill_null(score.AVERAGE_LEAD))
+        .select(expected.columns)
+        .sort("lead_id")
+    )
     assert (got["sdr_ready_since"] < RUN_DATE).sum() > 5  # episodes carried over
+    assert got["top_reasons"].str.contains("target account").sum() > 0
     assert_frame_equal(got, expected, check_dtypes=False, rel_tol=0, abs_tol=0)
