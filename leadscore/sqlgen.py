@@ -130,26 +130,34 @@ from users u join leads l on {key("u.email")} = {key("l.email")}"""
         wh = self.wh
         seconds = wh.sql_seconds_between
         day = wh.sql_float(F.DAYS_PER_SECOND)
-        label = ""
+        label = labels = won_join = ""
         if horizon_days is not None:
+            # A join, not `exists` in a CASE: PostgreSQL runs such a subquery once per row.
             label = """,
-    case when exists (
-        select 1 from opportunities o
-        where o.lead_id = b.lead_id and o.stage = 'closed_won' and o.closed_at is not null
-            and o.closed_at >= b.cutoff and o.closed_at < b.label_end
-    ) then 1 else 0 end as label"""
+    case when w.lead_id is not null then 1 else 0 end as label"""
+            labels = """
+won as (
+    select distinct b.lead_id, b.snapshot
+    from base b join opportunities o on o.lead_id = b.lead_id
+    where o.stage = 'closed_won' and o.closed_at is not null
+        and o.closed_at >= b.cutoff and o.closed_at < b.label_end
+),"""
+            won_join = "\n    left join won w on w.lead_id = b.lead_id and w.snapshot = b.snapshot"
         return f"""{self.sources()},
 snaps as ({self.snapshots(days, horizon_days)}),
 base as (
     select l.lead_id, s.snapshot, s.cutoff, s.label_end, l.created_at
     from leads l join snaps s on l.created_at < s.cutoff
+),{labels}
+status_spans as (
+    select lead_id, status, changed_at,
+        lead(changed_at) over (partition by lead_id order by changed_at) as next_at
+    from status_changes
 ),
 last_change as (
-    select b.lead_id, b.snapshot, c.status, c.changed_at,
-        row_number() over (
-            partition by b.lead_id, b.snapshot order by c.changed_at desc
-        ) as position
-    from base b join status_changes c on c.lead_id = b.lead_id and c.changed_at < b.cutoff
+    select b.lead_id, b.snapshot, c.status, c.changed_at
+    from base b join status_spans c on c.lead_id = b.lead_id and c.changed_at < b.cutoff
+        and (c.next_at is null or c.next_at >= b.cutoff)
 ),
 first_opportunity as (
     select lead_id, min(created_at) as first_at from opportunities
@@ -163,8 +171,8 @@ scorable as (
             as days_in_status{label}
     from base b
     left join last_change c
-        on c.lead_id = b.lead_id and c.snapshot = b.snapshot and c.position = 1
-    left join first_opportunity f on f.lead_id = b.lead_id
+        on c.lead_id = b.lead_id and c.snapshot = b.snapshot
+    left join first_opportunity f on f.lead_id = b.lead_id{won_join}
     where coalesce(c.status, 'open') in ({text_list(SCORABLE_STATUSES)})
         and (f.first_at is null or f.first_at >= b.cutoff)
 )"""
@@ -188,17 +196,7 @@ scorable as (
             "else 'corporate' end"
         )
         country = wh.sql_strip(wh.sql_upper("coalesce(l.country, a.country)"))
-        by_region: dict[str, list[str]] = {}
-        for code, region in COUNTRY_REGION.items():
-            by_region.setdefault(region, []).append(code)
-        region = (
-            f"case when {country} is null then 'unknown' "
-            + " ".join(
-                f"when {country} in ({text_list(codes)}) then {text(name)}"
-                for name, codes in by_region.items()
-            )
-            + " else 'other' end"
-        )
+        region = region_case(country, COUNTRY_REGION)
         target = f"case when a.is_target_account = {wh.sql_bool(True)} then 1 else 0 end"
         return {
             "account_id": "l.account_id",
@@ -380,6 +378,21 @@ select lead_id{extra}, fit_score, engagement_score,
 from parts"""
 
 
+def region_case(country: str, regions: dict[str, str]) -> str:
+    """The region of a country code: 'unknown' when missing, 'other' when not in `regions`."""
+    by_region: dict[str, list[str]] = {}
+    for code, region in regions.items():
+        by_region.setdefault(region, []).append(code)
+    return (
+        f"case when {country} is null then 'unknown' "
+        + " ".join(
+            f"when {country} in ({text_list(codes)}) then {text(name)}"
+            for name, codes in by_region.items()
+        )
+        + " else 'other' end"
+    )
+
+
 def keeps(i: str, size: int, keep: int, seed: int) -> str:
     """`features.keeps` in SQL: whether row `i` (0-based) of `size` is among `keep` drawn
     systematically, rotated by `seed` (integer division truncates in both dialects; SQLite's
@@ -391,18 +404,7 @@ def keeps(i: str, size: int, keep: int, seed: int) -> str:
 def teams_select(wh: Warehouse, rules: object, rows: str) -> str:
     """SELECT lead_id, team, rule of the feature rows of `rows`, as `route.assign_teams` gives
     them: the first routing rule whose conditions all hold (team and rule null when none does)."""
-    country = "row.country_code"
-    by_region: dict[str, list[str]] = {}
-    for code, region in rules.regions.items():
-        by_region.setdefault(region, []).append(code)
-    region = (
-        f"case when {country} is null then 'unknown' "
-        + " ".join(
-            f"when {country} in ({text_list(codes)}) then {text(name)}"
-            for name, codes in by_region.items()
-        )
-        + " else 'other' end"
-    )
+    region = region_case("row.country_code", rules.regions)
     segment = "case when row.employee_count is null then 'unknown' " + " ".join(
         f"when row.employee_count between {lo} and {hi} then {text(name)}"
         for name, (lo, hi) in rules.segments.items()
