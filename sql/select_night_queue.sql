@@ -7,5 +7,5 @@ select
     top_reasons
 from lead_score_history
 where score_date = :score_date and sdr_ready = :ready
-order by priority desc, lead_id
+order by priority desc, lead_id asc
 limit 50
