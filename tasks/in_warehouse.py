@@ -96,10 +96,6 @@ def _sql_type(kind: pl.DataType, dialect: str) -> str:
     return "double precision"
 
 
-def count(wh: Warehouse, select: str) -> int:
-    return int(wh.query(f"select count(*) as n from ({select}) q")["n"][0])
-
-
 def inlined(wh: Warehouse, name: str, params: dict[str, str]) -> str:
     """Statement `name` with its `:param`s as string literals (DDL takes no bound parameters)."""
     return re.sub(

@@ -290,3 +290,28 @@ def test_training_snapshots_are_sampled_before_their_features_are_built():
     assert sample["weight"].to_list() == [2.0, 2.0, 2.0]
     assert set(sample.columns) == set(every.columns) | {"weight"}
     assert sample.join(every, on=["lead_id", "snapshot"], how="anti").is_empty()
+
+
+@pytest.mark.parametrize(("size", "keep", "seed"), [(10, 3, 7), (1000, 137, 0), (97, 96, 12345)])
+def test_the_systematic_sample_rule_is_the_same_in_sql(size, keep, seed):
+    """`features.keeps` (polars) and `sqlgen.keeps` (the warehouse path) keep the same rows:
+    exactly `keep` of `size`, evenly spaced."""
+    import itertools
+    import sqlite3
+
+    from leadscore.sqlgen import keeps
+
+    local = (
+        pl.DataFrame({"i": range(size)})
+        .filter(features.keeps(pl.col("i"), size, keep, seed))["i"]
+        .to_list()
+    )
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create table r (i integer)")
+    conn.executemany("insert into r values (?)", [(i,) for i in range(size)])
+    in_sql = [i for (i,) in conn.execute(f"select i from r where {keeps('i', size, keep, seed)}")]
+    assert local == in_sql and len(local) == keep
+    # Evenly spaced along the rotated order: every gap is size / keep, rounded down or up.
+    rotated = sorted((i + seed % size) % size for i in local)
+    gaps = {b - a for a, b in itertools.pairwise(rotated)}
+    assert gaps <= {size // keep, -(-size // keep)}

@@ -236,3 +236,50 @@ def test_the_sla_of_the_routing_file_is_checked(tmp_path: Path):
         bad.write_text(base + extra)
         with pytest.raises(LeadscoreError, match=message):
             route.load_rules(bad)
+
+
+def test_teams_in_sql_are_assign_teams(tmp_path: Path):
+    """The warehouse path's teams (generated SQL, run here on SQLite) are the local path's, for
+    a missing country too (region 'unknown', not 'other')."""
+    from leadscore import warehouse
+    from leadscore.sqlgen import teams_select
+    from leadscore.tasks.in_warehouse import write_table
+
+    routing = tmp_path / "routing.toml"
+    routing.write_text(
+        """
+[segments]
+smb = [0, 199]
+ent = [200, 1000000]
+[[rules]]
+team = "LOST"
+region = ["unknown"]
+[[rules]]
+team = "EMEA-ENT"
+region = ["emea"]
+segment = ["ent"]
+[[rules]]
+team = "TARGET"
+target_account = true
+[[rules]]
+team = "REST"
+name = "catch-all"
+""",
+        encoding="utf-8",
+    )
+    rules = route.load_rules(routing)
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["none", "de-big", "de-small", "us-target", "jp", "xx"],
+            "country_code": [None, "DE", "DE", "US", "JP", "XX"],
+            "employee_count": [10.0, 5000.0, 50.0, None, 300.0, 5.0],
+            "industry": ["Software", None, "retail", None, None, None],
+            "is_target_account": [0, 0, 0, 1, 0, 0],
+        }
+    )
+    expected = route.assign_teams(leads, rules).sort("lead_id")
+    assert dict(expected.select("lead_id", "team").iter_rows())["none"] == "LOST"
+    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    write_table(wh, "rows", leads)
+    got = wh.read_sql(teams_select(wh, rules, "rows")).sort("lead_id")
+    assert got.equals(expected)
