@@ -41,11 +41,17 @@ def rounded(expr: str, decimals: int) -> str:
     )
 
 
+# What `FeatureSql.profiles_statement` selects besides lead_id, in order: the fit features and
+# the columns routing and the account roll-up read.
+PROFILE_COLUMNS = ("account_id", "owner_id", "created_at", "country_code", *F.FIT_FEATURES)
+
+
 class FeatureSql:
     """The statements that compute feature rows in the warehouse for one night (`run_date`),
     reading the source tables as that night saw them, without the rows validation set aside
     (`quarantine`: a table of source_table, row_key), and daily activity from `activity` (a
-    table or subquery of lead_id, activity_date, event, events)."""
+    table or subquery of lead_id, activity_date, event, events); every lead's profile is computed
+    once into `profiles` (`profiles_statement`) and read by each set of feature rows."""
 
     def __init__(
         self,
@@ -54,12 +60,14 @@ class FeatureSql:
         quarantine: str,
         activity: str,
         user_leads: str,
+        profiles: str,
     ):
         self.wh = wh
         self.end = F.snapshot_cutoff(run_date)
         self.quarantine = quarantine
         self.activity = activity
         self.user_leads = user_leads
+        self.profiles = profiles
 
     # ---- the source tables as of the night
     def _kept(self, table: str, key: str) -> str:
@@ -178,45 +186,65 @@ scorable as (
 )"""
 
     # ---- feature rows
-    def profile_columns(self) -> dict[str, str]:
-        """Fit features (and the columns routing reads) from `l` (leads) and `a` (accounts)."""
+    def profiles_statement(self) -> str:
+        """SELECT of every lead's fit features and the columns routing reads (`features.profile`):
+        no time dependence, so a night computes them once (`profiles`) for all its snapshots.
+
+        The cleaned title, e-mail key and country are computed once per lead in `cleaned`, and
+        the rules read those columns: spelled inline, each rule would clean its text again."""
         wh = self.wh
-        title = wh.sql_lower(wh.sql_strip("l.title"))
+        title = "c.title_key"
         seniority = f"case when {title} is null or {title} = '' then 'unknown'"
         for level, patterns in F.SENIORITY_PATTERNS:
             pattern = "|".join(f"(?:{p})" for p in patterns)
             seniority += f" when {wh.sql_matches(title, text(pattern))} then {text(level)}"
         seniority += " else 'individual' end"
-        key = self.email_key("l.email")
-        at = wh.sql_position(key, text("@"))
-        domain = f"substr({key}, {at} + 1)"
+        key = "c.email_key"
+        domain = f"substr({key}, {wh.sql_position(key, text('@'))} + 1)"
         email_type = (
             f"case when not {wh.sql_matches(key, text(EMAIL_RE))} then 'malformed' "
             f"when {domain} in ({text_list(sorted(F.PERSONAL_DOMAINS))}) then 'personal' "
             "else 'corporate' end"
         )
-        country = wh.sql_strip(wh.sql_upper("coalesce(l.country, a.country)"))
-        region = region_case(country, COUNTRY_REGION)
-        target = f"case when a.is_target_account = {wh.sql_bool(True)} then 1 else 0 end"
-        return {
-            "account_id": "l.account_id",
-            "owner_id": "a.owner_id",
-            "created_at": "l.created_at",
-            "country_code": country,
+        target = f"case when c.is_target_account = {wh.sql_bool(True)} then 1 else 0 end"
+        columns = {
+            "account_id": "c.account_id",
+            "owner_id": "c.owner_id",
+            "created_at": "c.created_at",
+            "country_code": "c.country_code",
             "seniority": seniority,
             "email_type": email_type,
-            "employee_count": "a.employee_count",
-            "sales_team_size": "a.sales_team_size",
-            "industry": wh.sql_lower("a.industry"),
-            "region": region,
+            "employee_count": "c.employee_count",
+            "sales_team_size": "c.sales_team_size",
+            "industry": "c.industry",
+            "region": region_case("c.country_code", COUNTRY_REGION),
             "is_target_account": target,
-            "lead_source": "l.lead_source",
-            "has_account": "case when l.account_id is not null then 1 else 0 end",
+            "lead_source": "c.lead_source",
+            "has_account": "case when c.account_id is not null then 1 else 0 end",
         }
+        listed = ",\n    ".join(f"{columns[name]} as {name}" for name in PROFILE_COLUMNS)
+        return f"""
+with {self.sources().strip()},
+cleaned as materialized (
+    select l.lead_id, l.account_id, a.owner_id, l.created_at, l.lead_source,
+        a.employee_count, a.sales_team_size, a.is_target_account,
+        {wh.sql_lower(wh.sql_strip("l.title"))} as title_key,
+        {self.email_key("l.email")} as email_key,
+        {wh.sql_strip(wh.sql_upper("coalesce(l.country, a.country)"))} as country_code,
+        {wh.sql_lower("a.industry")} as industry
+    from leads l
+    left join accounts a on a.account_id = l.account_id
+)
+select c.lead_id,
+    {listed}
+from cleaned c"""
 
-    def engagement(self, keys: str) -> str:
-        """CTE `engagement`: the windows of `features.WINDOWS` per (lead, snapshot) of `keys`."""
+    def engagement(self, keys: str, days: list[dt.date]) -> str:
+        """CTE `engagement`: the windows of `features.WINDOWS` per (lead, snapshot) of `keys`,
+        whose snapshots are among `days`: the activity read is bounded by their lookback (a
+        range of the roll-up's key, not the whole history)."""
         wh = self.wh
+        first = min(days) - dt.timedelta(days=F.LOOKBACK_DAYS - 1)
         columns = []
         for w in F.WINDOWS:
             kept = f"a.event in ({text_list(w.events)})"
@@ -240,35 +268,35 @@ scorable as (
         from {keys} k join {self.activity} d on d.lead_id = k.lead_id
         where d.activity_date <= k.snapshot
             and {ago} < {F.LOOKBACK_DAYS}
+            and d.activity_date >= {wh.sql_date(first)}
+            and d.activity_date <= {wh.sql_date(max(days))}
     ) a
     group by a.lead_id, a.snapshot
 )"""
 
-    def rows(self, keys: str, carry: list[str]) -> str:
+    def rows(self, keys: str, days: list[dt.date], carry: list[str]) -> str:
         """SELECT of the feature rows of `keys` (a table of lead_id, snapshot, cutoff, status,
-        lead_age_days, days_in_status and the `carry` columns), with every column of
-        `features.FEATURES` and those routing and scoring read."""
-        profile = self.profile_columns()
+        lead_age_days, days_in_status and the `carry` columns; snapshots among `days`), with
+        every column of `features.FEATURES` and those routing and scoring read."""
+        profile = PROFILE_COLUMNS
         counts = [w.name for w in F.WINDOWS if w.is_count]
         recency = [w.name for w in F.WINDOWS if not w.is_count]
         lifecycle = lifecycle_sql("k.lead_age_days", "coalesce(e.active_days_30d, 0)")
         carried = "".join(f", k.{c}" for c in carry)
         return f"""
-with {self.sources().strip()},
-signups as (
+with signups as (
     select lead_id, min(signed_up_at) as signed_up_at from {self.user_leads} group by lead_id
 ),
-{self.engagement(keys)}
+{self.engagement(keys, days)}
 select k.lead_id, k.snapshot, k.cutoff{carried},
-    {", ".join(f"{expr} as {name}" for name, expr in profile.items())},
+    {", ".join(f"p.{name}" for name in profile)},
     {", ".join(f"coalesce(e.{c}, 0) as {c}" for c in counts)},
     {", ".join(f"e.{c}" for c in recency)},
     case when su.signed_up_at < k.cutoff then 1 else 0 end as signed_up,
     k.status, k.lead_age_days, k.days_in_status,
     {lifecycle} as lifecycle
 from {keys} k
-join leads l on l.lead_id = k.lead_id
-left join accounts a on a.account_id = l.account_id
+join {self.profiles} p on p.lead_id = k.lead_id
 left join engagement e on e.lead_id = k.lead_id and e.snapshot = k.snapshot
 left join signups su on su.lead_id = k.lead_id"""
 

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
+import sqlalchemy as sa
 
 from leadscore.settings import Settings
 from leadscore.sqlgen import (
@@ -34,6 +35,8 @@ from leadscore.tasks.train import Scorer
 from leadscore.warehouse import Warehouse, cutoff
 
 QUARANTINE_SCHEMA = {"source_table": pl.String, "row_key": pl.String}
+# The night's daily activity: a view of the roll-up and the fresh days (`prepare_night`).
+ACTIVITY_VIEW = "work_activity"
 # The feature rows' columns, typed as the local path types them.
 ROW_SCHEMA: dict[str, pl.DataType] = {
     "lead_id": pl.String,
@@ -66,10 +69,27 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
 def replace_table(wh: Warehouse, name: str, select: str, index: list[str] | None = None) -> None:
     """(Re)create work table `name` from a SELECT, in one transaction."""
     with wh.session() as s, s.transaction():
+        wh.before_work(s.conn)
         s.conn.exec_driver_sql(f"drop table if exists {name}")
         s.conn.exec_driver_sql(f"create table {name} as {wh.sql_generated(select)}")
         if index:
             s.conn.exec_driver_sql(f"create index {name}_key on {name} ({', '.join(index)})")
+        wh.written(s.conn, name)
+
+
+def replace_view(wh: Warehouse, name: str, select: str) -> None:
+    """(Re)create work view `name` of a SELECT."""
+    drop_view(wh, name)
+    with wh.session() as s, s.transaction():
+        s.conn.exec_driver_sql(f"create view {name} as {wh.sql_generated(select)}")
+
+
+def drop_view(wh: Warehouse, name: str) -> None:
+    """Drop work view `name` (or the table of that name earlier versions left): PostgreSQL
+    refuses to drop a table a view reads, so the night drops its views once read."""
+    with wh.session() as s, s.transaction():
+        kind = "view" if name in sa.inspect(s.conn).get_view_names() else "table"
+        s.conn.exec_driver_sql(f"drop {kind} if exists {name}")
 
 
 def write_table(wh: Warehouse, name: str, frame: pl.DataFrame) -> None:
@@ -106,19 +126,22 @@ def inlined(wh: Warehouse, name: str, params: dict[str, str]) -> str:
 class NightSql:
     """One night's statements and work tables."""
 
-    def __init__(self, wh: Warehouse, run_date: dt.date, activity: str = "work_activity"):
+    def __init__(self, wh: Warehouse, run_date: dt.date, activity: str = ACTIVITY_VIEW):
         self.wh = wh
         self.run_date = run_date
-        self.features = FeatureSql(wh, run_date, "work_quarantine", activity, "work_user_leads")
+        self.features = FeatureSql(
+            wh, run_date, "work_quarantine", activity, "work_user_leads", "work_profiles"
+        )
 
     def prepare(self, quarantined: pl.DataFrame) -> None:
-        """The rows validation set aside, and product users matched to leads."""
+        """The rows validation set aside, product users matched to leads, every lead's profile."""
         write_table(
             self.wh,
             "work_quarantine",
             quarantined.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA),
         )
         replace_table(self.wh, "work_user_leads", self.features.user_leads_statement(), ["lead_id"])
+        replace_table(self.wh, "work_profiles", self.features.profiles_statement(), ["lead_id"])
 
     def scorable(self, name: str, days: list[dt.date], horizon_days: int | None = None) -> None:
         """Work table `name`: the scorable leads at each of `days` (`features.snapshot_frame`)."""
@@ -128,9 +151,12 @@ with {self.features.base(days, horizon_days).strip()}
 select lead_id, snapshot, cutoff, status, lead_age_days, days_in_status{label} from scorable"""
         replace_table(self.wh, name, select, ["lead_id"])
 
-    def feature_rows(self, name: str, keys: str, carry: list[str] | None = None) -> None:
-        """Work table `name`: the feature rows of the snapshot rows in work table `keys`."""
-        replace_table(self.wh, name, self.features.rows(keys, carry or []), ["lead_id"])
+    def feature_rows(
+        self, name: str, keys: str, days: list[dt.date], carry: list[str] | None = None
+    ) -> None:
+        """Work table `name`: the feature rows of the snapshot rows in work table `keys`, whose
+        snapshots are among `days`."""
+        replace_table(self.wh, name, self.features.rows(keys, days, carry or []), ["lead_id"])
 
     def read_features(self, name: str, order: bool = False) -> pl.DataFrame:
         """A work table of feature rows, as a frame (the training sample; tests), in snapshot
@@ -151,11 +177,12 @@ def prepare_night(
     wh: Warehouse, quarantined: pl.DataFrame, run_date: dt.date, settings: Settings
 ) -> tuple[NightSql, extract.Activity]:
     """Work tables of the night's inputs: quarantined keys, product users matched to leads,
-    daily activity since the earliest snapshot's lookback (`work_activity`: the roll-up's stored
-    days and the fresh days aggregated from the raw events, `work_activity_fresh`, as
-    `extract.read_activity` reads them). Returns the night and what publish writes of the roll-up.
-    """
+    every lead's profile, daily activity since the earliest snapshot's lookback (`work_activity`,
+    a view of the roll-up's stored days and of the fresh days aggregated from the raw events,
+    `work_activity_fresh`, as `extract.read_activity` reads them). Returns the night and what
+    publish writes of the roll-up."""
     night = NightSql(wh, run_date)
+    drop_view(wh, ACTIVITY_VIEW)  # left by a night that failed before it was read
     night.prepare(quarantined)
     since = features.first_activity_day(run_date, settings)
     rolled = extract.rollup_state(wh)
@@ -183,15 +210,16 @@ select lead_id, activity_date, event, cast(events as bigint) as events from ({ma
         if rolled is not None
         else "select * from work_activity_fresh limit 0"
     )
-    replace_table(
+    # A view, not a copy: the feature statements bound the days they read, and each reads the
+    # roll-up's own key (activity_date first) for that range.
+    replace_view(
         wh,
-        "work_activity",
+        ACTIVITY_VIEW,
         f"""
 select lead_id, activity_date, event, events from ({stored}) s
 union all
 select lead_id, activity_date, event, events from work_activity_fresh
 where activity_date >= {wh.sql_date(since)}""",
-        ["lead_id"],
     )
     activity = extract.Activity(
         daily=pl.DataFrame(schema=extract.ACTIVITY_SCHEMA),
@@ -221,7 +249,7 @@ def training_sample(night: NightSql, settings: Settings) -> pl.DataFrame:
         night.scorable(f"work_keys_{part}_all", on, settings.horizon_days)
         parts.append(_sample(night, f"work_keys_{part}_all", max_rows, settings.seed))
     replace_table(wh, "work_keys_training", " union all ".join(parts), ["lead_id"])
-    night.feature_rows("work_training", "work_keys_training", ["label", "weight"])
+    night.feature_rows("work_training", "work_keys_training", days, ["label", "weight"])
     return night.read_features("work_training", order=True)
 
 
@@ -504,10 +532,12 @@ def score_night(night: NightSql, scorer: Scorer, settings: Settings, run_id: str
     """Work tables of tonight's lead_scores rows (with team and reasons) and account roll-up."""
     wh, day = night.wh, night.run_date
     card = ScorecardSql(wh, scorer.model, scorer.scale)
+    week = day - dt.timedelta(days=VELOCITY_DAYS)
     night.scorable("work_keys_today", [day])
-    night.feature_rows("work_today", "work_keys_today")
-    night.scorable("work_keys_week", [day - dt.timedelta(days=VELOCITY_DAYS)])
-    night.feature_rows("work_week", "work_keys_week")
+    night.feature_rows("work_today", "work_keys_today", [day])
+    night.scorable("work_keys_week", [week])
+    night.feature_rows("work_week", "work_keys_week", [week])
+    drop_view(wh, ACTIVITY_VIEW)
     replace_table(
         wh, "work_points_week", points_select(card, "work_week", ", account_id"), ["lead_id"]
     )

@@ -351,6 +351,14 @@ class Warehouse(abc.ABC):
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:  # noqa: B027 (see stage)
         """Free what `stage` held (by default nothing)."""
 
+    def before_work(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
+        """In the transaction of a work-table statement, before it runs: settings for large
+        generated statements (by default nothing)."""
+
+    def written(self, conn: Connection, table: str) -> None:  # noqa: B027 (optional hook)
+        """A work table was just created from a query: tell the planner what it holds (by
+        default nothing)."""
+
     def quote(self, identifier: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(identifier)
 

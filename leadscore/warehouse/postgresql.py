@@ -121,6 +121,19 @@ class PostgresWarehouse(Warehouse):
         for key in keys:
             conn.exec_driver_sql(f"drop table if exists {self.quote(f'stage_{key}')}")
 
+    def before_work(self, conn: Connection) -> None:
+        # For this transaction only. JIT compiles each generated statement's hundreds of CASE
+        # branches anew (3-4 s a statement, more than it saves); sorts and hashes of a million
+        # work rows spill to disk at the 4 MB default (tonight's rows: 72 s -> 52 s with both).
+        conn.exec_driver_sql("set local jit = off")
+        conn.exec_driver_sql(f"set local work_mem = '{WORK_MEM}'")
+
+    def written(self, conn: Connection, table: str) -> None:
+        # A table made by `create table as` has no statistics until autovacuum comes by: the
+        # planner guesses a few thousand rows and picks nested loops and merge joins over the
+        # night's million-row work tables (measured: 72 s instead of 47 s for tonight's rows).
+        conn.exec_driver_sql(f"analyze {self.quote(table)}")
+
     # ---- generated SQL (leadscore.sqlgen)
     def sql_float(self, value: float) -> str:
         return f"cast('{value!r}' as double precision)"
@@ -156,6 +169,10 @@ class PostgresWarehouse(Warehouse):
 
     def sql_binary(self, text: str) -> str:
         return f'({text} collate "C")'
+
+
+# Memory a sort or hash of the job's work statements may take before it spills to disk.
+WORK_MEM = "256MB"
 
 
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:

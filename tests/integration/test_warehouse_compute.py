@@ -80,7 +80,7 @@ def night(warehouse_url: str):
 
 def in_warehouse(sql: NightSql, days: list[dt.date], horizon: int | None = None) -> pl.DataFrame:
     sql.scorable("work_keys", days, horizon)
-    sql.feature_rows("work_rows", "work_keys", ["label"] if horizon else [])
+    sql.feature_rows("work_rows", "work_keys", days, ["label"] if horizon else [])
     return sql.read_features("work_rows")
 
 
