@@ -51,7 +51,8 @@ class FeatureSql:
     reading the source tables as that night saw them, without the rows validation set aside
     (`quarantine`: a table of source_table, row_key), and daily activity from `activity` (a
     table or subquery of lead_id, activity_date, event, events); every lead's profile is computed
-    once into `profiles` (`profiles_statement`) and read by each set of feature rows."""
+    once into `profiles` (`profiles_statement`) and read by each set of feature rows, and the
+    status spans likewise into `status_spans` (`status_spans_statement`)."""
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class FeatureSql:
         activity: str,
         user_leads: str,
         profiles: str,
+        status_spans: str,
     ):
         self.wh = wh
         self.end = F.snapshot_cutoff(run_date)
@@ -68,6 +70,7 @@ class FeatureSql:
         self.activity = activity
         self.user_leads = user_leads
         self.profiles = profiles
+        self.status_spans = status_spans
 
     # ---- the source tables as of the night
     def _kept(self, table: str, key: str) -> str:
@@ -116,6 +119,16 @@ users as (
 select l.lead_id, u.user_id, u.signed_up_at
 from users u join leads l on {key("u.email")} = {key("l.email")}"""
 
+    def status_spans_statement(self) -> str:
+        """SELECT of each status change as of the night and when the next one came (lead_id,
+        status, changed_at, next_at): a lead's status at a snapshot is the span it falls in. The
+        same for every snapshot of the night, so it is computed once (`status_spans`)."""
+        return f"""
+with {self.sources().strip()}
+select lead_id, status, changed_at,
+    lead(changed_at) over (partition by lead_id order by changed_at) as next_at
+from status_changes"""
+
     def email_key(self, email: str) -> str:
         return self.wh.sql_lower(self.wh.sql_without_whitespace(email))
 
@@ -157,14 +170,9 @@ base as (
     select l.lead_id, s.snapshot, s.cutoff, s.label_end, l.created_at
     from leads l join snaps s on l.created_at < s.cutoff
 ),{labels}
-status_spans as (
-    select lead_id, status, changed_at,
-        lead(changed_at) over (partition by lead_id order by changed_at) as next_at
-    from status_changes
-),
 last_change as (
     select b.lead_id, b.snapshot, c.status, c.changed_at
-    from base b join status_spans c on c.lead_id = b.lead_id and c.changed_at < b.cutoff
+    from base b join {self.status_spans} c on c.lead_id = b.lead_id and c.changed_at < b.cutoff
         and (c.next_at is null or c.next_at >= b.cutoff)
 ),
 first_opportunity as (

@@ -130,11 +130,18 @@ class NightSql:
         self.wh = wh
         self.run_date = run_date
         self.features = FeatureSql(
-            wh, run_date, "work_quarantine", activity, "work_user_leads", "work_profiles"
+            wh,
+            run_date,
+            "work_quarantine",
+            activity,
+            "work_user_leads",
+            "work_profiles",
+            "work_status_spans",
         )
 
     def prepare(self, quarantined: pl.DataFrame) -> None:
-        """The rows validation set aside, product users matched to leads, every lead's profile."""
+        """The rows validation set aside, product users matched to leads, every lead's profile
+        and status spans."""
         write_table(
             self.wh,
             "work_quarantine",
@@ -142,6 +149,9 @@ class NightSql:
         )
         replace_table(self.wh, "work_user_leads", self.features.user_leads_statement(), ["lead_id"])
         replace_table(self.wh, "work_profiles", self.features.profiles_statement(), ["lead_id"])
+        replace_table(
+            self.wh, "work_status_spans", self.features.status_spans_statement(), ["lead_id"]
+        )
 
     def scorable(self, name: str, days: list[dt.date], horizon_days: int | None = None) -> None:
         """Work table `name`: the scorable leads at each of `days` (`features.snapshot_frame`)."""
