@@ -81,15 +81,12 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
     checks = validate.Runner(settings.docs_dir(day))
     with wh.lock(), publish.recording_failure(wh, run, checks):
         sources = run.timed("extract", read_sources, wh)
-        tables = run.timed("validate", check_sources, wh, sources, day, settings, checks)
-        del sources
+        # In the warehouse, only what the report reads stays in this process.
+        keep = report.TABLES if settings.compute == "warehouse" else None
+        tables = run.timed("validate", check_sources, wh, sources, day, settings, checks, keep)
         if settings.compute == "warehouse":
-            # Only what the report reads stays in this process.
             end = features.snapshot_cutoff(day)
-            report_tables = {
-                t: extract.as_of(tables[t], t, end)
-                for t in ("crm_lead_status_changes", "crm_opportunities")
-            }
+            report_tables = {t: extract.as_of(f, t, end) for t, f in tables.items()}
             del tables
             scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks)
         else:

@@ -2,9 +2,9 @@
 
 Two entry points, on either side of validation:
 
-- `read_sources`: the CRM tables whole, as stored (they are small next to the events), so that
-  validation sees the rows a backfill would otherwise filter away; and what validation needs to
-  know of the event tables.
+- `read_sources`: the CRM tables to read whole, as stored (they are small next to the events), so
+  that validation sees the rows a backfill would otherwise filter away; and what validation needs
+  to know of the event tables.
 - `read_inputs`: after validation, the tables as the run date saw them, product users matched
   to leads, and daily activity. Events are never pulled into Python: they are aggregated per lead
   and day in the warehouse, and only the days not yet in the job's roll-up
@@ -35,13 +35,19 @@ BEGINNING = dt.date(1900, 1, 1)
 
 @dataclass(frozen=True)
 class Sources:
-    """The CRM tables as read (before validation and point-in-time cuts), and the event tables'
-    shape."""
+    """The CRM tables to read (as stored: before validation and point-in-time cuts), and the
+    event tables' shape. The tables are read one at a time (`read`), as validation checks them:
+    a night that computes in the warehouse never holds every CRM table at once."""
 
-    tables: dict[str, pl.DataFrame]
+    warehouse: Warehouse
+    tables: tuple[str, ...]
     event_columns: dict[str, list[str]]
     # Event tables whose event_id the warehouse itself keeps unique.
     enforced_keys: frozenset[str]
+
+    def read(self, table: str) -> pl.DataFrame:
+        """Every column of CRM table `table`, as stored."""
+        return self.warehouse.read_table(table)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class Inputs:
 
 
 def read_sources(wh: Warehouse) -> Sources:
-    """Every column of the CRM tables, as stored: validation compares them with their typed form."""
+    """The source tables the night reads, checked to exist; the CRM tables are read whole and as
+    stored (`Sources.read`): validation compares them with their typed form."""
     missing = [t for t in [*FRAME_TABLES, *EVENT_TABLES] if not wh.has_table(t)]
     if missing:
         raise LeadscoreError(
@@ -73,7 +80,8 @@ def read_sources(wh: Warehouse) -> Sources:
             "load your CRM sync there, or run `leadscore demo-data` for a demo"
         )
     return Sources(
-        tables={t: wh.read_table(t) for t in FRAME_TABLES},
+        warehouse=wh,
+        tables=tuple(FRAME_TABLES),
         event_columns={t: wh.columns(t) for t in EVENT_TABLES},
         enforced_keys=frozenset(t for t in EVENT_TABLES if wh.enforces_unique(t, "event_id")),
     )

@@ -25,6 +25,10 @@ AT_ROUTING_SCHEMA = {
 }
 
 
+# The CRM tables the report reads.
+TABLES = ("crm_lead_status_changes", "crm_opportunities")
+
+
 def report_night(
     wh: Warehouse,
     night: Night,

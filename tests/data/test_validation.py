@@ -114,3 +114,48 @@ def test_names_in_mixed_scripts_and_odd_unicode_pass(clean):
         pl.lit("Ünïcødé 株式会社 شركة \u200b\u202e Ltd").alias("name")
     )
     assert run({**clean, "crm_accounts": accounts}).errors == []
+
+
+def test_titles_mostly_missing_fail_the_null_rate(clean):
+    # GX is handed only the null mask of a column checked for nulls alone (`for_expectations`):
+    # the rule must still see that nine titles in ten are missing (the limit is 60%).
+    leads = clean["crm_leads"].with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 == 0).then(pl.col("title")).otherwise(None)
+    )
+    assert ("crm_leads", "title", "null rate above 60%") in errors(
+        run({**clean, "crm_leads": leads})
+    )
+
+
+def test_tables_checked_one_at_a_time_find_what_the_whole_set_finds(clean):
+    # A night reads and checks the CRM tables one at a time: references then resolve against
+    # the key column of the table checked before (accounts, then leads), and nothing is missed.
+    opps = clean["crm_opportunities"].with_columns(pl.lit("no-such-lead").alias("lead_id"))
+    leads = clean["crm_leads"].with_columns(pl.lit("no-such-account").alias("account_id"))
+    tables = {**clean, "crm_opportunities": opps, "crm_leads": leads}
+    typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in tables.items()}
+    rules = validate.load_rules(load_settings().validation_path)
+    whole = validate.validate_frames(typed, NOW, rules, validate.Runner(None))
+    streamed = validate.validate_frames(iter(typed.items()), NOW, rules, validate.Runner(None))
+    found = {(f.table, f.column, f.rule) for f in streamed.failures}
+    assert found == {(f.table, f.column, f.rule) for f in whole.failures}
+    assert ("crm_leads", "account_id", "reference match rate") in found
+    assert ("crm_opportunities", "lead_id", "reference match rate") in found
+    assert streamed.quarantined().height == whole.quarantined().height > 0
+
+
+def test_gx_is_handed_only_what_the_expectations_read():
+    import great_expectations.expectations as gxe
+
+    frame = pl.DataFrame({"key": ["a", "b", "c"], "title": ["CEO", None, "VP"], "note": ["x"] * 3})
+    expectations = [
+        gxe.ExpectColumnValuesToBeUnique(column="key"),
+        gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.5),
+        gxe.ExpectTableColumnsToMatchSet(column_set=["key", "title", "note"]),
+    ]
+    handed = validate.for_expectations(frame, expectations)
+    # Every column is there (the column set is checked); values only where they are read.
+    assert handed.columns == frame.columns
+    assert handed["key"].to_list() == ["a", "b", "c"]
+    assert handed["title"].is_null().to_list() == [False, True, False]
+    assert handed["title"].dtype == pl.Boolean and handed["note"].dtype == pl.Null

@@ -54,7 +54,7 @@ def night(warehouse_url: str):
     settings = load_settings(warehouse_url=warehouse_url)
     wh = warehouse.connect(warehouse_url)
     sources = extract.read_sources(wh)
-    tables = {t: coerce(f, SOURCE_COLUMNS[t]) for t, f in sources.tables.items()}
+    tables = {t: coerce(sources.read(t), SOURCE_COLUMNS[t]) for t in sources.tables}
     since = features.first_activity_day(RUN_DATE, settings)
     inputs = extract.read_inputs(wh, tables, RUN_DATE, since, settings)
     sql = NightSql(wh, RUN_DATE, "work_activity")
