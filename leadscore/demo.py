@@ -221,12 +221,40 @@ def generate(
     yield "sdr_reps", reps
     accounts = _accounts(spec, rng, reps)
     yield "crm_accounts", accounts.drop("region", "size_effect", "weight")
+    yield "crm_opportunities", _customer_deals(spec, accounts)
     counters = {"event": 0, "mkt": 0, "user": 0, "opp": 0}
     for start in range(0, spec.leads, spec.chunk_leads):
         n = min(spec.chunk_leads, spec.leads - start)
         if progress:
             progress(f"leads {start + 1:,}-{start + n:,} of {spec.leads:,}")
         yield from _lead_chunk(spec, rng, accounts, start, n, counters)
+
+
+def _customer_deals(spec: DemoSpec, accounts: pl.DataFrame) -> pl.DataFrame:
+    """Deals won before the demo's first day: the accounts that were customers already (one in
+    ten, larger ones likelier), for the customer tracks (onboarding, upsell, renewal). No lead
+    made them, so they change no lead's label; their draws come from a generator of their own,
+    so the rest of the demo is the same with or without them."""
+    rng = np.random.default_rng([spec.seed, 1])
+    n = accounts.height
+    size = accounts["weight"].to_numpy()
+    customer = rng.random(n) < np.clip(0.1 * size / size.mean(), 0.0, 0.6)
+    idx = np.flatnonzero(customer)
+    created = accounts["created_at"].to_numpy()[idx].astype("datetime64[us]")
+    room = (spec.start - created) / np.timedelta64(1, "D") - 45
+    opened = created + _days(rng.uniform(0, 1, size=idx.size) * np.maximum(room, 0))
+    won = opened + _days(rng.uniform(5, 40, size=idx.size))
+    return pl.DataFrame(
+        {
+            "opportunity_id": _ids("OC", 1, idx.size),
+            "account_id": accounts["account_id"].to_numpy()[idx].tolist(),
+            "lead_id": pl.Series([None] * idx.size, dtype=pl.String),
+            "stage": ["closed_won"] * idx.size,
+            "amount": np.round(rng.lognormal(np.log(12000), 0.8, size=idx.size), 2),
+            "created_at": _ts(opened),
+            "closed_at": _ts(won),
+        }
+    )
 
 
 def _reps(spec: DemoSpec, rng: np.random.Generator) -> pl.DataFrame:
