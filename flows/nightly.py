@@ -21,6 +21,7 @@ from leadscore.tasks import (
     extract,
     features,
     in_warehouse,
+    lifecycle,
     publish,
     report,
     route,
@@ -77,6 +78,7 @@ def nightly_rescore(
 
 def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
     wh = warehouse.connect(settings.warehouse_url)
+    tracks = lifecycle.load_tracks(settings.tracks_path)  # a bad file fails before any work
     run = RunLog.start(day, settings, flow_run.get_id())
     checks = validate.Runner(settings.docs_dir(day))
     with wh.lock(), publish.recording_failure(wh, run, checks):
@@ -88,9 +90,9 @@ def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
             end = features.snapshot_cutoff(day)
             report_tables = {t: extract.as_of(f, t, end) for t, f in tables.items()}
             del tables
-            scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks)
+            scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks, tracks)
         else:
-            scored = score_locally(wh, run, tables, day, settings, checks)
+            scored = score_locally(wh, run, tables, day, settings, checks, tracks)
         run.timed("data_docs", checks.build_docs)
         counts = run.timed("publish", publish_night, wh, scored.night, run)
     return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
@@ -113,6 +115,7 @@ def score_locally(
     day: dt.date,
     settings: Settings,
     checks: validate.Runner,
+    tracks: lifecycle.Tracks,
 ) -> ScoredNight:
     """Features, training, scoring and routing in this process (polars)."""
     since = features.first_activity_day(day, settings)
@@ -141,6 +144,8 @@ def score_locally(
         model.registry,
         inputs.activity,
         checks.report,
+        tracks,
+        settings.horizon_days,
         model.message,
     )
     return ScoredNight(night, model.candidate, inputs.tables)
@@ -153,6 +158,7 @@ def score_in_warehouse_night(
     day: dt.date,
     settings: Settings,
     checks: validate.Runner,
+    tracks: lifecycle.Tracks,
 ) -> ScoredNight:
     """The same steps with the per-lead work in SQL inside the warehouse (work tables); this
     process holds the training sample and the newly SDR-ready leads. `report_tables`: the CRM
@@ -185,6 +191,8 @@ def score_in_warehouse_night(
         model.registry,
         activity,
         checks.report,
+        tracks,
+        settings.horizon_days,
         model.message,
     )
     return ScoredNight(night, model.candidate, report_tables)

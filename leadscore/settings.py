@@ -43,6 +43,8 @@ class Settings:
     seed: int = 7
     # Routing.
     routing_file: str = ""
+    # Nurture track rules (default: leadscore/tracks.toml).
+    tracks_file: str = ""
     sla_hours: int = 48
     reroute_after_days: int = 30
     # Re-aggregate this many trailing days of events each night, to catch late-arriving rows.
@@ -60,6 +62,11 @@ class Settings:
         if self.routing_file:
             return Path(self.routing_file)
         return Path(__file__).with_name("routing.toml")
+
+    @property
+    def tracks_path(self) -> Path:
+        default = Path(__file__).with_name("tracks.toml")
+        return Path(self.tracks_file) if self.tracks_file else default
 
     @property
     def validation_path(self) -> Path:

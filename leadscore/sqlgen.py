@@ -41,6 +41,16 @@ def rounded(expr: str, decimals: int) -> str:
     )
 
 
+def seniority_case(wh: Warehouse, title_key: str) -> str:
+    """The seniority of `title_key` (a title lower-cased and stripped), as `features.seniority`
+    reads it."""
+    seniority = f"case when {title_key} is null or {title_key} = '' then 'unknown'"
+    for level, patterns in F.SENIORITY_PATTERNS:
+        pattern = "|".join(f"(?:{p})" for p in patterns)
+        seniority += f" when {wh.sql_matches(title_key, text(pattern))} then {text(level)}"
+    return seniority + " else 'individual' end"
+
+
 # What `FeatureSql.profiles_statement` selects besides lead_id, in order: the fit features and
 # the columns routing and the account roll-up read.
 PROFILE_COLUMNS = ("account_id", "owner_id", "created_at", "country_code", *F.FIT_FEATURES)
@@ -73,7 +83,7 @@ class FeatureSql:
         self.status_spans = status_spans
 
     # ---- the source tables as of the night
-    def _kept(self, table: str, key: str) -> str:
+    def kept(self, table: str, key: str) -> str:
         return (
             f"{key} not in (select row_key from {self.quarantine} "
             f"where source_table = {text(table)} and row_key is not null)"
@@ -86,21 +96,21 @@ class FeatureSql:
 leads as (
     select lead_id, account_id, email, title, country, lead_source, created_at
     from crm_leads
-    where created_at < {end} and {self._kept("crm_leads", "lead_id")}
+    where created_at < {end} and {self.kept("crm_leads", "lead_id")}
 ),
 accounts as (
     select account_id, industry, country, is_target_account, owner_id,
         cast(employee_count as double precision) as employee_count,
         cast(sales_team_size as double precision) as sales_team_size
     from crm_accounts
-    where created_at < {end} and {self._kept("crm_accounts", "account_id")}
+    where created_at < {end} and {self.kept("crm_accounts", "account_id")}
 ),
 opportunities as (
-    select lead_id, created_at,
+    select lead_id, account_id, created_at,
         case when closed_at < {end} then stage else 'open' end as stage,
         case when closed_at < {end} then closed_at end as closed_at
     from crm_opportunities
-    where created_at < {end} and {self._kept("crm_opportunities", "opportunity_id")}
+    where created_at < {end} and {self.kept("crm_opportunities", "opportunity_id")}
 ),
 status_changes as (
     select lead_id, status, changed_at from crm_lead_status_changes where changed_at < {end}
@@ -114,7 +124,7 @@ status_changes as (
 with {self.sources().strip()},
 users as (
     select user_id, email, signed_up_at from product_users
-    where signed_up_at < {end} and {self._kept("product_users", "user_id")}
+    where signed_up_at < {end} and {self.kept("product_users", "user_id")}
 )
 select l.lead_id, u.user_id, u.signed_up_at
 from users u join leads l on {key("u.email")} = {key("l.email")}"""
@@ -201,12 +211,7 @@ scorable as (
         The cleaned title, e-mail key and country are computed once per lead in `cleaned`, and
         the rules read those columns: spelled inline, each rule would clean its text again."""
         wh = self.wh
-        title = "c.title_key"
-        seniority = f"case when {title} is null or {title} = '' then 'unknown'"
-        for level, patterns in F.SENIORITY_PATTERNS:
-            pattern = "|".join(f"(?:{p})" for p in patterns)
-            seniority += f" when {wh.sql_matches(title, text(pattern))} then {text(level)}"
-        seniority += " else 'individual' end"
+        seniority = seniority_case(wh, "c.title_key")
         key = "c.email_key"
         domain = f"substr({key}, {wh.sql_position(key, text('@'))} + 1)"
         email_type = (

@@ -39,13 +39,15 @@ OUTPUT_TABLES = [
     "lead_activity_daily",
     "activity_rollup_state",
     "quarantine_rows",
+    "lead_lifecycle",
+    "funnel_daily",
 ]
 OUTPUT_INDEXES = [
     "ix_lead_score_history_lead",
     "ix_lead_routing_score_date",
     "ix_model_registry_date",
 ]
-VIEWS = ["v_lead_scores", "v_sdr_queue"]
+VIEWS = ["v_lead_scores", "v_sdr_queue", "v_nurture_audience", "v_funnel_by_channel"]
 
 
 @cache

@@ -26,6 +26,7 @@ from leadscore import sql
 from leadscore.crash import crash_point
 from leadscore.errors import ValidationFailed
 from leadscore.run import RunLog, utc_now
+from leadscore.tasks import lifecycle
 from leadscore.tasks.extract import Activity
 from leadscore.tasks.route import Routed
 from leadscore.tasks.score import SCORE_COLUMNS
@@ -52,6 +53,9 @@ class Night:
     activity: Activity
     # What validation found; its quarantined rows are written with the night.
     validation: Report
+    # The nurture track rules and the sales cycle, for lead_lifecycle and funnel_daily.
+    tracks: lifecycle.Tracks
+    horizon_days: int
     message: str = ""
 
 
@@ -211,7 +215,10 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
     s.execute(
         "insert_activity_rollup_state", rolled_through=night.activity.rolled_through.isoformat()
     )
+    # Last: it reads the night's scores, routings, activity and quarantined keys written above.
+    stages = lifecycle.replace_night(s, night.run_date, night.tracks, night.horizon_days)
     return {
+        **stages,
         "lead_scores": scored,
         "account_scores": accounts,
         "lead_routing": routed,

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from leadscore.settings import Settings
+from leadscore.tasks.lifecycle import STEPS, funnel_losses
 from leadscore.tasks.publish import Night
 from leadscore.tasks.train import Candidate
 from leadscore.tasks.train import warnings as train_warnings
@@ -55,7 +56,12 @@ def report_night(
     tally = wh.read("select_night_tally", day, {"scored": pl.Int64, "sdr_ready": pl.Int64})
     counts = counts | {k: int(v or 0) for k, v in tally.row(0, named=True).items()}
     queue = wh.read("select_night_queue", day, QUEUE_SCHEMA)
-    return publish_artifacts(night, candidate, counts, fb, queue)
+    funnel = wh.read(
+        "select_night_funnel",
+        {"run_date": night.run_date.isoformat()},
+        {"lead_source": pl.String, "cohort_month": pl.Date} | dict.fromkeys(STEPS, pl.Int64),
+    )
+    return publish_artifacts(night, candidate, counts, fb, queue, funnel_losses(funnel))
 
 
 QUEUE_SCHEMA = {
@@ -69,7 +75,11 @@ QUEUE_SCHEMA = {
 
 
 def summary_markdown(
-    night: Night, candidate: Candidate, counts: dict[str, Any], fb: dict[str, Any]
+    night: Night,
+    candidate: Candidate,
+    counts: dict[str, Any],
+    fb: dict[str, Any],
+    losses: list[str] | None = None,
 ) -> str:
     registry, validation = night.registry, night.validation
     m = candidate.metrics
@@ -145,6 +155,14 @@ def summary_markdown(
         + ".",
     ]
     lines += feedback_markdown(fb)
+    lines += [
+        "",
+        "## Funnel by channel (where each channel loses its leads)",
+        "",
+        *([f"- {line}" for line in losses] if losses else ["No leads in the funnel yet."]),
+        "",
+        "Per cohort: `v_funnel_by_channel`; tonight's nurture audiences: `v_nurture_audience`.",
+    ]
     return "\n".join(lines)
 
 
@@ -154,6 +172,7 @@ def publish_artifacts(
     counts: dict[str, Any],
     fb: dict[str, Any],
     queue: pl.DataFrame,
+    losses: list[str] | None = None,
 ) -> dict[str, Any]:
     """Create the run's Prefect artifacts (`queue`: the top of tonight's SDR queue); return the
     run summary."""
@@ -161,7 +180,7 @@ def publish_artifacts(
 
     registry, validation = night.registry, night.validation
     create_markdown_artifact(
-        markdown=summary_markdown(night, candidate, counts, fb),
+        markdown=summary_markdown(night, candidate, counts, fb, losses),
         key="leadscore-night",
         description=f"leadscore night {night.run_date}",
     )
@@ -182,6 +201,7 @@ def publish_artifacts(
         "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
         "validation": validation.summary() | {"failures": len(validation.failures)},
         "feedback": fb,
+        "funnel_losses": losses or [],
     }
 
 

@@ -402,6 +402,10 @@ class Warehouse(abc.ABC):
     def sql_day(self, moment: str) -> str:
         """The UTC date of a timestamp."""
 
+    @abc.abstractmethod
+    def sql_month_start(self, moment: str) -> str:
+        """The first day of the UTC month of a timestamp, a date."""
+
     def sql_strip(self, text: str) -> str:
         return f"trim({text})"
 

@@ -150,6 +150,9 @@ class PostgresWarehouse(Warehouse):
     def sql_day(self, moment: str) -> str:
         return f"cast({moment} at time zone 'UTC' as date)"
 
+    def sql_month_start(self, moment: str) -> str:
+        return f"cast(date_trunc('month', {moment} at time zone 'UTC') as date)"
+
     def sql_days_between(self, later: str, earlier: str) -> str:
         return f"({later} - {earlier})"
 

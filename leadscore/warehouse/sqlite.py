@@ -139,6 +139,9 @@ class SQLiteWarehouse(Warehouse):
     def sql_day(self, moment: str) -> str:
         return f"date({moment})"
 
+    def sql_month_start(self, moment: str) -> str:
+        return f"date({moment}, 'start of month')"
+
     def sql_days_between(self, later: str, earlier: str) -> str:
         return f"cast(round(julianday({later}) - julianday({earlier})) as integer)"
 

@@ -22,6 +22,8 @@ OUTPUT_TABLES = [
     "account_scores",
     "model_registry",
     "pipeline_runs",
+    "lead_lifecycle",
+    "funnel_daily",
 ]
 
 
@@ -104,6 +106,9 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
         "quarantined" in artifact
     )
     assert summary["data_docs"] in artifact
+    # Where each channel loses its leads, from tonight's funnel_daily.
+    assert "## Funnel by channel" in artifact and "organic_search: " in artifact
+    assert "loses most between" in artifact
     # One Data Docs site per night, with the input suites and the output suite in it.
     index = Path(summary["data_docs"])
     assert index.parent.name == DEMO_END.isoformat()
@@ -114,9 +119,15 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     )
 
     history = query(url, "select * from lead_score_history order by lead_id, score_date")
+    stages = query(url, "select * from lead_lifecycle order by lead_id, score_date")
+    funnel = query(url, "select * from funnel_daily order by run_date, lead_source, cohort_month")
     assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 0
     again = query(url, "select * from lead_score_history order by lead_id, score_date")
     assert history.equals(again), "a rerun of the same date must leave identical history rows"
+    assert stages.equals(query(url, "select * from lead_lifecycle order by lead_id, score_date"))
+    assert funnel.equals(
+        query(url, "select * from funnel_daily order by run_date, lead_source, cohort_month")
+    )
     assert query(url, "select * from lead_routing").height == routed.height, "no lead routed twice"
     runs = query(
         url,
@@ -130,7 +141,7 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
 def test_backfill_writes_one_history_date_per_day_and_keeps_the_latest_morning_table(baseline):
     url = baseline()  # published: the night before DEMO_END
     latest = DEMO_END - dt.timedelta(days=1)
-    start, end = latest - dt.timedelta(days=2), latest - dt.timedelta(days=1)
+    start, end = latest - dt.timedelta(days=3), latest - dt.timedelta(days=1)
     morning = query(url, "select * from lead_scores order by lead_id")
     assert (
         main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--url", url])
@@ -138,11 +149,23 @@ def test_backfill_writes_one_history_date_per_day_and_keeps_the_latest_morning_t
     )
     dates = query(url, "select distinct score_date from lead_score_history order by score_date")
     assert [str(d)[:10] for d in dates["score_date"]] == [
-        (start + dt.timedelta(days=i)).isoformat() for i in range(3)
+        (start + dt.timedelta(days=i)).isoformat() for i in range(4)
     ]
     # Backfilling older dates writes their history, not the morning table, which keeps the
     # latest night.
     assert query(url, "select * from lead_scores order by lead_id").equals(morning)
+    # A backfill runs each night as the nightly run would have: the same lifecycle and funnel
+    # rows as running those three nights one by one.
+    nightly = baseline()
+    for i in range(3):
+        day = (start + dt.timedelta(days=i)).isoformat()
+        assert main(["run", "--date", day, "--url", nightly]) == 0
+    for table, order in (
+        ("lead_lifecycle", "score_date, lead_id"),
+        ("funnel_daily", "run_date, lead_source, cohort_month"),
+    ):
+        statement = f"select * from {table} order by {order}"
+        assert query(url, statement).equals(query(nightly, statement)), table
 
     routing = query(
         url,

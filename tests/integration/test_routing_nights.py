@@ -10,10 +10,10 @@ import random
 import polars as pl
 import pytest
 
-from leadscore import warehouse
+from leadscore import sql, warehouse
 from leadscore.run import RunLog
 from leadscore.settings import load_settings
-from leadscore.tasks import extract, publish, route, validate
+from leadscore.tasks import extract, lifecycle, publish, route, validate
 from leadscore.tasks.score import SCORE_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -116,6 +116,8 @@ def run_night(url: str, night: int, run_id: str) -> dict:
         None,
         activity,
         validate.Report(),
+        lifecycle.load_tracks(load_settings().tracks_path),
+        90,
     )
     run = RunLog(run_id, day, load_settings().public(), dt.datetime(2026, 7, 1))
     return publish.publish_night(wh, night_rows, run)
@@ -127,7 +129,8 @@ def read(url: str, statement: str) -> pl.DataFrame:
 
 def test_thirty_nights_of_routing_are_fair_within_capacity_and_follow_owners(warehouse_url):
     wh = warehouse.connect(warehouse_url)
-    wh.create(["crm_accounts", "crm_leads", "sdr_reps"])
+    # Every source table (empty but the reps): publishing reads them for lead_lifecycle.
+    wh.create(sql.SOURCE_TABLES)
     wh.write("sdr_reps", REPS)
     for night in range(NIGHTS):
         run_night(warehouse_url, night, f"run-{night}")

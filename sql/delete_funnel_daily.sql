@@ -1,0 +1,2 @@
+delete from funnel_daily
+where run_date = :run_date

@@ -1,0 +1,2 @@
+delete from lead_lifecycle
+where score_date = :score_date

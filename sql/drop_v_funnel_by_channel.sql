@@ -1,0 +1,1 @@
+drop view if exists v_funnel_by_channel
