@@ -265,6 +265,8 @@ class LifecycleSql:
             "(select source_table, row_key from quarantine_rows "
             f"where run_date = {wh.sql_date(run_date)}) night_quarantine"
         )
+        # Only its source CTEs (the tables as of the night, without tonight's quarantined rows)
+        # and its e-mail key are read here, so the work tables it would name are left empty.
         self.feature_sql = FeatureSql(wh, run_date, quarantine, "", "", "", "")
 
     def days_since(self, moment: str) -> str:

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from leadscore import sql as sql_files
 from leadscore import warehouse
 from leadscore.cli import main
 from tests.conftest import DEMO_END
@@ -37,8 +38,8 @@ def snapshot(url: str) -> dict[str, pl.DataFrame]:
 def sql(url: str, *statements: str) -> None:
     with warehouse.connect(url).engine.begin() as conn:
         # SQLite will not alter a table a view reads; a sync that changes a table drops them too.
-        conn.execute(sa.text("drop view if exists v_sdr_queue"))
-        conn.execute(sa.text("drop view if exists v_lead_scores"))
+        for view in reversed(sql_files.VIEWS):
+            conn.execute(sa.text(f"drop view if exists {view}"))
         for statement in statements:
             conn.execute(sa.text(statement))
 
