@@ -3,8 +3,8 @@ warehouse with a published night.
 
     .venv/bin/python benchmarks/lifecycle.py --night 2026-06-30 --url URL
 
-Runs each statement as it runs inside the publishing transaction, but in a transaction that is
-rolled back (nothing is changed), and prints its rows and seconds, as one JSON line.
+Runs `lifecycle.replace_night` as publishing runs it, in a transaction that is rolled back
+(nothing is changed), and prints the rows and seconds of each statement, as one JSON line.
 """
 
 from __future__ import annotations
@@ -27,27 +27,16 @@ def main() -> None:
     settings = load_settings(warehouse_url=args.url)
     day = dt.date.fromisoformat(args.night)
     wh = warehouse.connect(args.url)
-    night = lifecycle.LifecycleSql(
-        wh, day, lifecycle.load_tracks(settings.tracks_path), settings.horizon_days
-    )
+    tracks = lifecycle.load_tracks(settings.tracks_path)
     out: dict[str, object] = {"url": wh.display_url, "night": args.night}
+    seconds: dict[str, float] = {}
     with wh.session() as s:
         transaction = s.conn.begin()
         try:
-            for table, statement, columns in (
-                ("lead_lifecycle", night.lifecycle_statement(), lifecycle.LIFECYCLE_COLUMNS),
-                ("funnel_daily", night.funnel_statement(), lifecycle.FUNNEL_COLUMNS),
-            ):
-                s.execute(
-                    f"delete_{table}",
-                    **({"score_date": args.night} if table == "lead_lifecycle" else {}),
-                    **({"run_date": args.night} if table == "funnel_daily" else {}),
-                )
-                start = time.perf_counter()
-                rows = wh.insert_select(
-                    s.conn, table, columns, f"({wh.sql_generated(statement)}) q"
-                )
-                out[table] = {"rows": rows, "seconds": round(time.perf_counter() - start, 2)}
+            start = time.perf_counter()
+            rows = lifecycle.replace_night(s, day, tracks, settings.horizon_days, seconds)
+            out["replace_night_seconds"] = round(time.perf_counter() - start, 2)
+            out["statements"] = {t: {"rows": rows[t], "seconds": seconds[t]} for t in rows}
         finally:
             transaction.rollback()
     print(json.dumps(out))

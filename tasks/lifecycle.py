@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -399,9 +400,16 @@ activity as (
     where activity_date >= {first_activity} and activity_date <= {day}
     group by lead_id
 ),
-facts as (
-    select m.lead_id, l.lead_source,
-        {seniority_case(wh, wh.sql_lower(wh.sql_strip("l.title")))} as seniority,
+member_leads as materialized (
+    select l.lead_id, l.account_id, l.lead_source, l.created_at,
+        {wh.sql_lower(wh.sql_strip("l.title"))} as title_key,
+        {key("l.email")} as email_key
+    from members m
+    join leads l on l.lead_id = m.lead_id
+),
+facts as materialized (
+    select l.lead_id, l.lead_source,
+        {seniority_case(wh, "l.title_key")} as seniority,
         coalesce({wh.sql_lower("a.industry")}, 'unknown') as vertical,
         coalesce(c.status, 'open') as status,
         {wh.sql_integer("s.score + 0.5")} as score,
@@ -418,24 +426,20 @@ facts as (
         {contract} - {wh.sql_integer(f"mod({since('ad.won_at')}, {contract})")}
             as days_to_renewal,
         d.won_at, d.open_deal, d.lost_deal
-    from members m
-    join leads l on l.lead_id = m.lead_id
+    from member_leads l
     left join accounts a on a.account_id = l.account_id
-    left join scored s on s.lead_id = m.lead_id
-    left join last_status c on c.lead_id = m.lead_id
-    left join signups u on u.email_key = {key("l.email")}
-    left join activity x on x.lead_id = m.lead_id
-    left join lead_deals d on d.lead_id = m.lead_id
+    left join scored s on s.lead_id = l.lead_id
+    left join last_status c on c.lead_id = l.lead_id
+    left join signups u on u.email_key = l.email_key
+    left join activity x on x.lead_id = l.lead_id
+    left join lead_deals d on d.lead_id = l.lead_id
     left join account_deals ad on ad.account_id = l.account_id
 ),
-staged as (
-    select f.*, {stage} as stage from facts f
+staged as materialized (
+    select f.*, {stage} as stage, {persona} as persona from facts f
 ),
-personas as (
-    select f.*, {persona} as persona from staged f
-),
-ruled as (
-    select f.*, {rule_no} as rule_no from personas f
+ruled as materialized (
+    select f.*, {rule_no} as rule_no from staged f
 ),
 tracked as (
     select f.*,
@@ -596,11 +600,21 @@ left join pivoted m on m.lead_source = c.lead_source and m.cohort_month = c.coho
 
 
 def replace_night(
-    s: Session, run_date: dt.date, tracks: Tracks, horizon_days: int
+    s: Session,
+    run_date: dt.date,
+    tracks: Tracks,
+    horizon_days: int,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Inside the publishing transaction, after the night's scores, routings, activity and
-    quarantined keys are in: replace the night's lead_lifecycle and funnel_daily rows."""
+    quarantined keys are in: replace the night's lead_lifecycle and funnel_daily rows; the rows
+    written per table (and, into `seconds` when given, the seconds each took)."""
     night = LifecycleSql(s.warehouse, run_date, tracks, horizon_days)
+    # The tables just written: the planner must know their size (on PostgreSQL, `analyze`: a
+    # first night's 15M-row roll-up read by its stale statistics was a 19 s bitmap scan).
+    for table in ("lead_score_history", "lead_activity_daily", "lead_routing", "lead_lifecycle"):
+        s.warehouse.written(s.conn, table)
+    s.warehouse.before_work(s.conn)
     s.execute("delete_lead_lifecycle", score_date=run_date.isoformat())
     s.execute("delete_funnel_daily", run_date=run_date.isoformat())
     counts = {}
@@ -608,8 +622,11 @@ def replace_night(
         ("lead_lifecycle", night.lifecycle_statement(), LIFECYCLE_COLUMNS),
         ("funnel_daily", night.funnel_statement(), FUNNEL_COLUMNS),
     ):
+        start = time.perf_counter()
         source = f"({s.warehouse.sql_generated(statement)}) q"
         counts[table] = s.warehouse.insert_select(s.conn, table, columns, source)
+        if seconds is not None:
+            seconds[table] = round(time.perf_counter() - start, 2)
     return counts
 
 
