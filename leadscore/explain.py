@@ -1,4 +1,5 @@
-"""`leadscore explain LEAD_ID`: a lead's score, its parts, its reasons and its last 30 nights."""
+"""`leadscore explain LEAD_ID`: a lead's score, its parts, its reasons, its lifecycle stage and
+nurture track, and its last 30 nights."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def render(wh: Warehouse, lead_id: str) -> str:
         "why:",
         *[f"  {reason}" for reason in str(last["top_reasons"]).split("; ")],
     ]
+    stage = wh.read_if_exists(
+        "lead_lifecycle",
+        "select_lead_lifecycle",
+        {"lead_id": lead_id, "score_date": str(last["score_date"])},
+        {"entered_on": pl.Date},
+    )
+    if stage.height:
+        s = stage.row(0, named=True)
+        lines.append(
+            f"lifecycle: {s['lifecycle_stage']} ({s['journey_stage']}); nurture track "
+            f"{s['nurture_track']} ({s['segment']}) since {s['entered_on']}: {s['reason']}"
+        )
     if routing.height:
         r = routing.row(0, named=True)
         lines.append(

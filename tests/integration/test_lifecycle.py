@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from leadscore import sql, warehouse
+from leadscore import explain, sql, warehouse
 from leadscore.contract import LEAD_SOURCES
 from leadscore.demo import LEAD_SOURCE_EFFECT, LEAD_SOURCE_WEIGHTS, DemoSpec, load_demo
 from leadscore.settings import load_settings
@@ -344,6 +344,9 @@ def test_a_demo_night_puts_every_scored_lead_in_its_stage_and_track(baseline):
     )
     assert maybe.height > 0
     assert (maybe["nurture_track"] == "lead_nurture").all()
+    # `leadscore explain` says where the lead stands.
+    lead = maybe["lead_id"][0]
+    assert f"nurture track lead_nurture ({maybe['segment'][0]}) since" in explain.render(wh, lead)
 
     funnel = wh.query(f"select * from funnel_daily where run_date = '{str(day)[:10]}'")
     assert funnel.height > 0
