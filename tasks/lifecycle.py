@@ -152,7 +152,7 @@ def load_tracks(path: Path) -> Tracks:
     if bad:
         raise fail(f"segment_by: {bad[0]!r} is not one of {', '.join(SEGMENT_PARTS)}")
     contract_days = data.get("contract_days", 365)
-    if not isinstance(contract_days, int) or contract_days < 1:
+    if not _whole(contract_days) or contract_days < 1:
         raise fail(f"contract_days: {contract_days!r} is not a positive whole number of days")
     personas = data.get("personas") or {}
     levels = {level for level, _ in F.SENIORITY_PATTERNS} | {"individual", "unknown"}
@@ -167,7 +167,7 @@ def load_tracks(path: Path) -> Tracks:
     if unknown_events:
         raise fail(f"[funnel] engaged_events: {unknown_events[0]!r} is not a contract event")
     cohort_months = funnel.get("cohort_months", 24)
-    if not isinstance(cohort_months, int) or cohort_months < 1:
+    if not _whole(cohort_months) or cohort_months < 1:
         raise fail(f"[funnel] cohort_months: {cohort_months!r} is not a positive whole number")
     raw_rules = data.get("rules") or []
     if not raw_rules:
@@ -176,6 +176,11 @@ def load_tracks(path: Path) -> Tracks:
     if rules[-1].conditions:
         raise fail(f"{rules[-1].name}: the last rule must have no condition (the catch-all)")
     return Tracks(rules, segment_by, contract_days, personas, engaged, cohort_months)
+
+
+def _whole(value: Any) -> bool:
+    """A whole number as TOML gives it (true and false are not numbers)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _rule(fail: Any, i: int, raw: dict[str, Any]) -> Rule:
@@ -215,8 +220,7 @@ def _rule(fail: Any, i: int, raw: dict[str, Any]) -> Rule:
             if not isinstance(value, dict) or not value or set(value) - {"min", "max"}:
                 raise fail(f"{label}: {fact} takes min and/or max, e.g. {{ max = 14 }}")
             bounds = (value.get("min"), value.get("max"))
-            whole = (b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds)
-            if not all(whole):
+            if not all(b is None or _whole(b) for b in bounds):
                 raise fail(f"{label}: {fact} bounds must be whole numbers, not {value!r}")
             if None not in bounds and bounds[0] > bounds[1]:
                 raise fail(f"{label}: {fact} min {bounds[0]} is above max {bounds[1]}")
@@ -423,8 +427,6 @@ facts as materialized (
         {wh.sql_days_between(day, "x.last_on")} as days_since_product_activity,
         {since("d.won_at")} as days_since_won,
         {since("ad.won_at")} as days_since_account_won,
-        {contract} - {wh.sql_integer(f"mod({since('ad.won_at')}, {contract})")}
-            as days_to_renewal,
         d.won_at, d.open_deal, d.lost_deal
     from member_leads l
     left join accounts a on a.account_id = l.account_id
@@ -436,7 +438,10 @@ facts as materialized (
     left join account_deals ad on ad.account_id = l.account_id
 ),
 staged as materialized (
-    select f.*, {stage} as stage, {persona} as persona from facts f
+    select f.*, {stage} as stage, {persona} as persona,
+        {contract} - {wh.sql_integer(f"mod(f.days_since_account_won, {contract})")}
+            as days_to_renewal
+    from facts f
 ),
 ruled as materialized (
     select f.*, {rule_no} as rule_no from staged f

@@ -28,6 +28,20 @@ DIALECTS = [
     d for d in os.environ.get("LEADSCORE_TEST_DIALECTS", "sqlite,postgresql").split(",") if d
 ]
 DEMO_END = dt.date(2026, 6, 30)
+# The drip tracks of the lead-scoring practice (and "none": no drip while sales has the lead),
+# which the default tracks file must give and a demo night must fill.
+PRACTICE_TRACKS = frozenset(
+    {
+        "none",
+        "welcome",
+        "user_onboarding",
+        "lead_nurture",
+        "product_engagement",
+        "customer_onboarding",
+        "upsell",
+        "renewal",
+    }
+)
 
 
 def _postgres_available() -> str | None:

@@ -15,6 +15,7 @@ from leadscore.demo import LEAD_SOURCE_EFFECT, LEAD_SOURCE_WEIGHTS, DemoSpec, lo
 from leadscore.settings import load_settings
 from leadscore.tasks import lifecycle
 from leadscore.tasks.publish import SCORE_SCHEMA
+from tests.conftest import PRACTICE_TRACKS
 
 pytestmark = pytest.mark.integration
 
@@ -309,16 +310,7 @@ def test_a_demo_night_puts_every_scored_lead_in_its_stage_and_track(baseline):
     assert set(scores["lead_id"]) <= set(life["lead_id"]), "a scored lead has no lifecycle row"
     # Every default track is in use on the demo (its accounts include customers from before it).
     tracks = {r.track for r in TRACKS.rules}
-    assert tracks == {
-        "none",
-        "welcome",
-        "user_onboarding",
-        "lead_nurture",
-        "product_engagement",
-        "customer_onboarding",
-        "upsell",
-        "renewal",
-    }
+    assert tracks == PRACTICE_TRACKS
     assert set(life["nurture_track"]) == tracks
     assert set(life["lifecycle_stage"]) <= set(lifecycle.STAGES)
     assert life["reason"].str.contains(" → ").all()

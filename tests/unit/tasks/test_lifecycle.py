@@ -10,6 +10,7 @@ import pytest
 from leadscore.errors import LeadscoreError
 from leadscore.settings import load_settings
 from leadscore.tasks import lifecycle
+from tests.conftest import PRACTICE_TRACKS
 
 DEFAULT = load_settings().tracks_path.read_text(encoding="utf-8")
 
@@ -22,16 +23,7 @@ def tracks_file(tmp_path: Path, text: str) -> Path:
 
 def test_the_default_file_has_every_track_of_the_practice():
     tracks = lifecycle.load_tracks(load_settings().tracks_path)
-    assert {r.track for r in tracks.rules} == {
-        "none",
-        "welcome",
-        "user_onboarding",
-        "lead_nurture",
-        "product_engagement",
-        "customer_onboarding",
-        "upsell",
-        "renewal",
-    }
+    assert {r.track for r in tracks.rules} == PRACTICE_TRACKS
     # The catch-all comes last: every lead gets a track.
     assert not tracks.rules[-1].conditions
     assert tracks.segment_by == ("persona", "vertical")
