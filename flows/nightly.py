@@ -7,15 +7,26 @@ submitted), so a failed task fails the flow. Retries sit on the steps that touch
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from leadscore import warehouse
-from leadscore.run import RunLog, date_range, resolve_date, retry_unless_user_error
+from leadscore import orchestration, warehouse
+from leadscore.crash import crash_point
+from leadscore.run import (
+    BackfillProgress,
+    RunLog,
+    backfill_key,
+    date_range,
+    night_to_score,
+    resolve_date,
+    retry_unless_user_error,
+)
 from leadscore.settings import Settings, load_settings
 from leadscore.tasks import (
     extract,
@@ -65,23 +76,36 @@ def nightly_rescore(
     horizon_days: int | None = None,
     routing_file: str | None = None,
     compute: str | None = None,
+    backfill: str | None = None,
 ) -> dict[str, Any]:
-    """Rescore every open lead as of the end of `run_date` and route the newly SDR-ready ones."""
+    """Rescore every open lead as of the end of `run_date` (by default the day before the run's
+    scheduled start, UTC) and route the newly SDR-ready ones. `backfill`: set by the backfill
+    flow, the key of the backfill this night belongs to."""
     settings = load_settings(
         warehouse_url=warehouse_url,
         horizon_days=horizon_days,
         routing_file=routing_file,
         compute=compute,
     )
-    return run_night(settings, resolve_date(run_date))
+    day = night_to_score(run_date, flow_run.scheduled_start_time)
+    # One night at a time across deployments: a backfill waits for the nightly run, and the
+    # other way round. Without that limit (a CLI run, or not created yet) this waits for nothing;
+    # the warehouse lock is the last line of defence.
+    shared = settings.concurrency_limit and not orchestration.on_temporary_server()
+    with concurrency(settings.concurrency_limit, strict=False) if shared else nullcontext():
+        return run_night(settings, day, backfill)
 
 
-def run_night(settings: Settings, day: dt.date) -> dict[str, Any]:
+def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> dict[str, Any]:
     wh = warehouse.connect(settings.warehouse_url)
     tracks = lifecycle.load_tracks(settings.tracks_path)  # a bad file fails before any work
-    run = RunLog.start(day, settings, flow_run.get_id())
+    run = RunLog.start(day, settings, flow_run.get_id(), backfill=backfill)
     checks = validate.Runner(settings.docs_dir(day))
-    with wh.lock(), publish.recording_failure(wh, run, checks):
+    with (
+        wh.lock(),
+        report.on_failure(run, checks, settings),
+        publish.recording_failure(wh, run, checks),
+    ):
         sources = run.timed("extract", read_sources, wh)
         # In the warehouse, only what the report reads stays in this process.
         keep = report.TABLES if settings.compute == "warehouse" else None
@@ -206,8 +230,11 @@ def backfill(
     horizon_days: int | None = None,
     routing_file: str | None = None,
     compute: str | None = None,
+    force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rescore each date from start to end, in order, each as of its own night."""
+    """Rescore each date from start to end, in order, each as of its own night. Dates an earlier
+    attempt of the same backfill (same dates and settings) published are skipped unless `force`,
+    so a stopped backfill continues where it stopped. Returns the nights it ran."""
     settings = load_settings(
         warehouse_url=warehouse_url,
         horizon_days=horizon_days,
@@ -215,4 +242,14 @@ def backfill(
         compute=compute,
     )
     days = date_range(resolve_date(start), resolve_date(end))
-    return [nightly_rescore(d.isoformat(), **settings.flow_parameters()) for d in days]
+    key = backfill_key(days[0], days[-1], settings)
+    done = (
+        set() if force else publish.backfilled_dates(warehouse.connect(settings.warehouse_url), key)
+    )
+    progress = BackfillProgress.start(days, done)
+    results = []
+    for number, day in enumerate(progress.todo, 1):
+        crash_point(f"backfill:{number}")
+        results.append(nightly_rescore(day.isoformat(), **settings.flow_parameters(), backfill=key))
+        progress.night_done(day)
+    return results

@@ -4,14 +4,16 @@ night (validation, a crash) exits 1 after saying why."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from leadscore.errors import LeadscoreError, ValidationFailed
+from leadscore.orchestration import OrchestrationError
 from leadscore.settings import COMPUTE, load_settings
 
 
@@ -76,6 +78,11 @@ def parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument(
+        "--force",
+        action="store_true",
+        help="rerun dates an earlier attempt of this backfill already published",
+    )
     queue = sub.add_parser("queue", parents=[url], help="print the SDR queue (v_sdr_queue)")
     queue.add_argument("--team")
     queue.add_argument("--limit", type=_positive, default=20)
@@ -114,7 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_user_errors()
     try:
         settings = load_settings(warehouse_url=args.url, compute=getattr(args, "compute", None))
-        return COMMANDS[args.command](args, settings)
+        if args.command not in RUNS_FLOWS:
+            return COMMANDS[args.command](args, settings)
+        from leadscore.orchestration import prefect_api
+
+        with prefect_api():
+            return COMMANDS[args.command](args, settings)
+    except OrchestrationError as exc:
+        print(f"leadscore: {exc}", file=sys.stderr)
+        return 1
     except ValidationFailed as exc:
         print(
             "leadscore: night refused, nothing was published "
@@ -181,14 +196,58 @@ def cmd_backfill(args: argparse.Namespace, settings) -> int:
 
     if args.end < args.start:
         raise LeadscoreError(f"backfill: --end {args.end} is before --start {args.start}")
-    for result in backfill(
-        args.start.isoformat(),
-        args.end.isoformat(),
-        settings.warehouse_url,
-        compute=settings.compute,
-    ):
+    with backfill_progress():
+        results = backfill(
+            args.start.isoformat(),
+            args.end.isoformat(),
+            settings.warehouse_url,
+            compute=settings.compute,
+            force=args.force,
+        )
+    for result in results:
         _print_result(result)
     return 0
+
+
+@contextlib.contextmanager
+def backfill_progress() -> Iterator[None]:
+    """Show a backfill's progress on stderr: a live bar on a terminal (nights done / total, the
+    last night's seconds, an ETA), else one line per night."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from leadscore.run import PROGRESS_LISTENERS, BackfillProgress
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task_id = None
+
+    def show(progress: BackfillProgress) -> None:
+        nonlocal task_id
+        if task_id is None:
+            task_id = bar.add_task("backfill", total=progress.total, detail="")
+            if progress.skipped:
+                console.print(
+                    f"backfill: {len(progress.skipped)} of {len(progress.days)} dates already "
+                    "published by an earlier attempt, skipped (--force reruns them)"
+                )
+        bar.update(task_id, completed=progress.done, detail=progress.line())
+        if not console.is_terminal and progress.done:
+            console.print(f"backfill: {progress.line()}")
+
+    PROGRESS_LISTENERS.append(show)
+    try:
+        with bar:
+            yield
+    finally:
+        PROGRESS_LISTENERS.remove(show)
 
 
 def cmd_queue(args: argparse.Namespace, settings) -> int:
@@ -242,6 +301,8 @@ def _print_result(result: dict) -> None:
     )
 
 
+# The commands that run Prefect flows, and so need a Prefect API (see leadscore.orchestration).
+RUNS_FLOWS = frozenset({"run", "backfill", "demo"})
 COMMANDS = {
     "init-db": cmd_init_db,
     "demo-data": cmd_demo_data,

@@ -56,6 +56,9 @@ class Settings:
     # Where the per-lead work runs: "local" (polars, in this process) or "warehouse" (SQL inside
     # the warehouse; this process holds the training sample and the newly SDR-ready leads).
     compute: str = "local"
+    # The Prefect global concurrency limit every night takes a slot of, so the nightly run and a
+    # backfill take turns (create it once: `prefect gcl create leadscore-night --limit 1`).
+    concurrency_limit: str = "leadscore-night"
 
     @property
     def routing_path(self) -> Path:

@@ -228,6 +228,19 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
     }
 
 
+def backfilled_dates(wh: Warehouse, key: str) -> set[dt.date]:
+    """The dates published by the backfill `key` (see leadscore.run.backfill_key)."""
+    rows = wh.read_if_exists(
+        "pipeline_runs",
+        "select_backfill_nights",
+        {"pattern": f"%{key}%"},
+        {"run_date": pl.Date, "settings": pl.String},
+    )
+    return {
+        day for day, recorded in rows.iter_rows() if json.loads(recorded).get("backfill") == key
+    }
+
+
 def registry_frame(row: RegistryRow | None) -> pl.DataFrame:
     return pl.DataFrame([dataclasses.asdict(row)]) if row else pl.DataFrame()
 

@@ -1,21 +1,30 @@
 """Report: the night's Prefect artifacts (what a person reads in the UI), with what SDRs made of
-the leads routed to them.
+the leads routed to them; the night's HTML report with its charts; the events an automation
+alerts on.
 
-Entry point: `report_night`, after the night is published.
+Entry points: `report_night`, after the night is published; `on_failure`, around a night.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from leadscore.settings import Settings
+from leadscore.errors import ValidationFailed
+from leadscore.run import RunLog, logger
+from leadscore.settings import Settings, redact_url
+from leadscore.tasks import html_report
 from leadscore.tasks.lifecycle import STEPS, funnel_losses
 from leadscore.tasks.publish import Night
 from leadscore.tasks.train import Candidate
 from leadscore.tasks.train import warnings as train_warnings
+from leadscore.tasks.validate import Runner
 from leadscore.warehouse import Warehouse
 
 AT_ROUTING_SCHEMA = {
@@ -61,7 +70,165 @@ def report_night(
         {"run_date": night.run_date.isoformat()},
         {"lead_source": pl.String, "cohort_month": pl.Date} | dict.fromkeys(STEPS, pl.Int64),
     )
-    return publish_artifacts(night, candidate, counts, fb, queue, funnel_losses(funnel))
+    losses = funnel_losses(funnel)
+    page = write_html_report(wh, night, candidate, counts, funnel, settings)
+    summary = publish_artifacts(night, candidate, counts, fb, queue, losses, page)
+    announce_published(summary, settings)
+    return summary
+
+
+def write_html_report(
+    wh: Warehouse,
+    night: Night,
+    candidate: Candidate,
+    counts: dict[str, Any],
+    funnel: pl.DataFrame,
+    settings: Settings,
+) -> Path | None:
+    """The night's HTML report beside its Data Docs (none when Data Docs are off)."""
+    folder = settings.docs_dir(night.run_date)
+    if not folder:
+        return None
+    day = night.run_date
+    scores = wh.read("select_night_scores", {"score_date": day.isoformat()}, {"score": pl.Float64})
+    team_nights = wh.read(
+        "select_team_nights",
+        {"from_day": (day - dt.timedelta(days=30)).isoformat(), "run_date": day.isoformat()},
+        {"score_date": pl.Date, "team": pl.String, "sdr_ready": pl.Int64, "routed": pl.Int64},
+    )
+    m = candidate.metrics
+    scored, ready = counts.get("scored", 0), counts.get("sdr_ready", 0)
+    summary = [
+        (
+            f"{scored:,} leads scored, {ready:,} SDR-ready ({ready / max(scored, 1):.1%}), "
+            f"{counts.get('lead_routing', 0):,} newly routed, {counts.get('overflow', 0):,} "
+            "waiting for a rep with room."
+        ),
+        (
+            f"Challenger {candidate.scorer.version}: "
+            f"{night.registry.status if night.registry else '-'}; holdout ROC AUC "
+            f"{m['roc_auc']:.3f}, ECE {m['ece']:.3f}, top-decile lift {m['top_decile_lift']:.1f}x."
+        ),
+        (
+            f"SDR-ready on the holdout close at {m.get('sdr_ready_close_rate', 0):.1%} within "
+            f"{settings.horizon_days} days (target 10-15%)."
+        ),
+    ]
+    data = html_report.ReportData(
+        run_date=day,
+        model_version=night.model_version,
+        metrics=m,
+        points_table=candidate.points_table,
+        scores=scores,
+        threshold_points=settings.threshold_points,
+        team_nights=team_nights,
+        funnel=funnel,
+        summary=summary,
+    )
+    return html_report.write_report(Path(folder) / "report.html", data)
+
+
+def warehouse_resource(settings: Settings) -> dict[str, str]:
+    """The Prefect event resource of a warehouse: one id per warehouse, whatever the night."""
+    url = redact_url(settings.warehouse_url)
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return {"prefect.resource.id": f"leadscore.warehouse.{digest}", "prefect.resource.name": url}
+
+
+def announce_published(summary: dict[str, Any], settings: Settings) -> None:
+    """Emit `leadscore.night.published` (an automation alerts when none came for 26 hours)."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event="leadscore.night.published",
+        resource=warehouse_resource(settings),
+        payload={
+            k: summary[k]
+            for k in (
+                "run_date",
+                "run_id",
+                "model_version",
+                "scored",
+                "sdr_ready",
+                "routed",
+                "overflow",
+            )
+        },
+    )
+
+
+@contextlib.contextmanager
+def on_failure(run: RunLog, checks: Runner, settings: Settings) -> Iterator[None]:
+    """Around a night: a failed or refused night leaves a markdown artifact (its validation
+    failures, or its error) and a `leadscore.night.failed` event; then the failure goes on."""
+    try:
+        yield
+    except Exception as exc:
+        try:
+            failure_artifact(run, exc, checks, settings)
+        except Exception:  # noqa: BLE001 (never hide the night's own failure behind this one)
+            logger().exception("could not leave the failed night's artifact")
+        raise
+
+
+def failure_markdown(run: RunLog, exc: BaseException, checks: Runner) -> str:
+    refused = isinstance(exc, ValidationFailed)
+    lines = [
+        f"# leadscore night {run.run_date}: {'refused' if refused else 'failed'}",
+        "",
+        (
+            "Nothing was published: the morning tables still hold the previous night. "
+            f"Run `{run.run_id}`."
+        ),
+        "",
+    ]
+    if refused:
+        lines += [
+            (
+                f"{len(exc.failures)} validation errors (fix the source rows, or the rule in the "
+                "validation file, then rerun the date):"
+            ),
+            "",
+            "| table | column | rule | observed | examples |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {f.table} | {f.column or ''} | {f.rule} | "
+                f"{'' if f.observed is None else f.observed} "
+                f"| {', '.join(map(str, f.examples[:3]))} |"
+                for f in exc.failures
+            ],
+        ]
+    else:
+        lines += [f"Error: `{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}`"]
+    warnings = checks.report.warnings
+    if warnings:
+        lines += ["", "Warnings before the failure:", *[f"- {f.line()}" for f in warnings]]
+    done = ", ".join(f"{k} {v:.0f} s" for k, v in run.timings.items())
+    lines += ["", f"Steps that ran: {done or 'none'}.", f"Data Docs: {checks.docs_dir or 'off'}"]
+    return "\n".join(lines)
+
+
+def failure_artifact(run: RunLog, exc: BaseException, checks: Runner, settings: Settings) -> None:
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import FlowRunContext
+    from prefect.events import emit_event
+
+    if FlowRunContext.get() is not None:
+        create_markdown_artifact(
+            markdown=failure_markdown(run, exc, checks),
+            key="leadscore-night-failed",
+            description=f"leadscore night {run.run_date}: not published",
+        )
+    emit_event(
+        event="leadscore.night.failed",
+        resource=warehouse_resource(settings),
+        payload={
+            "run_date": run.run_date.isoformat(),
+            "run_id": run.run_id,
+            "refused": isinstance(exc, ValidationFailed),
+            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        },
+    )
 
 
 QUEUE_SCHEMA = {
@@ -173,14 +340,21 @@ def publish_artifacts(
     fb: dict[str, Any],
     queue: pl.DataFrame,
     losses: list[str] | None = None,
+    page: Path | None = None,
 ) -> dict[str, Any]:
-    """Create the run's Prefect artifacts (`queue`: the top of tonight's SDR queue); return the
-    run summary."""
+    """Create the run's Prefect artifacts (`queue`: the top of tonight's SDR queue; `page`: the
+    HTML report); return the run summary."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     registry, validation = night.registry, night.validation
+    markdown = summary_markdown(night, candidate, counts, fb, losses)
+    if page:
+        markdown += (
+            f"\n\nCharts (calibration, gain and lift, score distribution, points, teams, funnel): "
+            f"[report.html]({page.resolve().as_uri()})"
+        )
     create_markdown_artifact(
-        markdown=summary_markdown(night, candidate, counts, fb, losses),
+        markdown=markdown,
         key="leadscore-night",
         description=f"leadscore night {night.run_date}",
     )
@@ -202,6 +376,7 @@ def publish_artifacts(
         "validation": validation.summary() | {"failures": len(validation.failures)},
         "feedback": fb,
         "funnel_losses": losses or [],
+        "report": str(page) if page else None,
     }
 
 

@@ -166,6 +166,10 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10, weight: np.ndarray | None 
     return float(total)
 
 
+# The shares of the leads (best-scored first) at which the gain curve is measured.
+GAIN_SHARES = np.linspace(0.05, 1.0, 20)
+
+
 def evaluate(
     p: np.ndarray,
     y: np.ndarray,
@@ -194,6 +198,13 @@ def evaluate(
         if part.size
     ]
     won = float((y * w).sum())
+    # Cumulative gain: the share of the closes found by calling the best-scored x% of the leads.
+    leads_cum, won_cum = np.cumsum(w[order]), np.cumsum((y * w)[order])
+    at = [min(int(np.searchsorted(leads_cum, x * w.sum())), p.size - 1) for x in GAIN_SHARES]
+    gain = [
+        {"leads": round(float(x), 2), "closes": round(float(won_cum[i]) / won, 4) if won else 0.0}
+        for x, i in zip(GAIN_SHARES, at, strict=True)
+    ]
     out = {
         "rows": int(y.size),
         "positives": int(y.sum()),
@@ -204,6 +215,7 @@ def evaluate(
         "log_loss": float(log_loss(y, p, labels=[0, 1], sample_weight=sampled)),
         "ece": ece(p, y, weight=w),
         "calibration_by_decile": deciles,
+        "gain_curve": gain,
         "top_decile_lift": share(top) / base if base else None,
         "top_decile_capture": float((y[top] * w[top]).sum() / won) if won else None,
     }

@@ -28,4 +28,4 @@ def test_nightly_schedule_and_concurrency():
         if d["name"] == "nightly-rescore"
     )
     assert nightly["schedules"][0]["cron"] == "0 2 * * *"
-    assert nightly["concurrency_limit"] == 1
+    assert nightly["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}

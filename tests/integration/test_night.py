@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +16,8 @@ import pytest
 
 from leadscore import warehouse
 from leadscore.cli import main
+from leadscore.flows import nightly
+from leadscore.tasks import html_report
 from tests.conftest import DEMO_END
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -52,8 +59,8 @@ def query(url: str, statement: str) -> pl.DataFrame:
     return warehouse.connect(url).query(statement)
 
 
-def night_artifact(run_id: str) -> str:
-    """The markdown summary the night left on its Prefect flow run."""
+def night_artifact(run_id: str, key: str = "leadscore-night") -> str:
+    """The markdown summary (or another artifact) the night left on its Prefect flow run."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -64,11 +71,34 @@ def night_artifact(run_id: str) -> str:
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leadscore-night"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
         )
     assert len(artifacts) == 1
     return str(artifacts[0].data)
+
+
+def events(name: str, run_id: str) -> list[dict]:
+    """The events of that name about run `run_id` the Prefect API received (the server stores
+    events a moment after they arrive: wait up to 30 s for one)."""
+    import httpx
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL
+
+    EventsWorker.drain_all(timeout=10, at_exit=False)  # what this process emitted is sent
+    deadline = time.monotonic() + 30
+    while True:
+        # Newest first: what this test just emitted is on the first page.
+        found = httpx.post(
+            f"{PREFECT_API_URL.value()}/events/filter",
+            json={"filter": {"event": {"name": [name]}, "order": "DESC"}, "limit": 50},
+            timeout=30,
+        )
+        found.raise_for_status()
+        mine = [e for e in found.json()["events"] if e["payload"].get("run_id") == run_id]
+        if mine or time.monotonic() > deadline:
+            return mine
+        time.sleep(1)
 
 
 def count(url: str, table: str) -> int:
@@ -109,6 +139,19 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     # Where each channel loses its leads, from tonight's funnel_daily.
     assert "## Funnel by channel" in artifact and "organic_search: " in artifact
     assert "loses most between" in artifact
+    # The night's HTML report beside its Data Docs, linked from the artifact: every chart, as
+    # inline SVG, and nothing that would load from the network.
+    page = Path(summary["data_docs"]).parent / "report.html"
+    assert page.as_uri() in artifact
+    text = page.read_text()
+    for chart in html_report.CHARTS:
+        section = text.split(f'<section id="{chart}">', 1)[1].split("</section>", 1)[0]
+        assert "<svg" in section and "</svg>" in section, chart
+    assert "<script" not in text and not re.search(r"""(src|href)=["']?(https?:)?//""", text)
+    # And an event an automation can alert on (when none came for 26 hours).
+    published = events("leadscore.night.published", run["run_id"][0])
+    assert len(published) == 1 and published[0]["payload"]["run_date"] == DEMO_END.isoformat()
+    assert published[0]["resource"]["prefect.resource.id"].startswith("leadscore.warehouse.")
     # One Data Docs site per night, with the input suites and the output suite in it.
     index = Path(summary["data_docs"])
     assert index.parent.name == DEMO_END.isoformat()
@@ -191,6 +234,103 @@ def test_backfill_writes_one_history_date_per_day_and_keeps_the_latest_morning_t
             or (lead["owner_id"], str(lead["score_date"])) in full
         ), lead
     assert routing["rep_id"].is_in(list(active)).all(), "a lead went to an inactive rep"
+
+
+def published_runs(url: str) -> dict[str, list[str]]:
+    """The run ids of the published nights, by run date."""
+    rows = query(url, "select run_date, run_id from pipeline_runs where status = 'succeeded'")
+    out: dict[str, list[str]] = {}
+    for day, run_id in rows.sort("run_date").iter_rows():
+        out.setdefault(str(day)[:10], []).append(run_id)
+    return out
+
+
+def test_a_stopped_backfill_reruns_only_the_dates_it_had_not_published(
+    baseline, capsys, monkeypatch, tmp_path
+):
+    from prefect.settings import PREFECT_API_URL
+
+    url = baseline()  # published: the night before DEMO_END
+    # The small demo has quiet days that the volume check would refuse; here they pass.
+    rules = Path(warehouse.__file__).parents[1] / "validation.toml"
+    lenient = tmp_path / "validation.toml"
+    lenient.write_text(rules.read_text().replace("volume_drop_max = 0.5", "volume_drop_max = 0.99"))
+    monkeypatch.setenv("LEADSCORE_VALIDATION_FILE", str(lenient))
+    start = DEMO_END - dt.timedelta(days=7)
+    days = [(start + dt.timedelta(days=i)).isoformat() for i in range(6)]
+    command = ["backfill", "--start", days[0], "--end", days[-1], "--url", url]
+    # Killed (SIGKILL, no handler runs) as its fourth night starts.
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "LEADSCORE_CRASH_AT": "backfill:4",
+    }
+    killed = subprocess.run(
+        [sys.executable, "-m", "leadscore.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    first = published_runs(url)
+    assert sorted(d for d in first if d in days) == days[:3]
+
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert "3 of 6 dates already published by an earlier attempt, skipped" in err
+    assert "backfill: 3/3 nights" in err  # the progress lines: nights done / total, ETA
+    again = published_runs(url)
+    # Dates 1-3 kept the first attempt's one run each; dates 4-6 were published by the rerun.
+    assert {d: again[d] for d in days[:3]} == {d: first[d] for d in days[:3]}
+    assert all(len(again[d]) == 1 for d in days)
+    assert not set(first) & set(days[3:])
+
+    # The backfill's Prefect run shows its progress: 3 of 3 nights, 100%.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        latest = client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["leadscore-backfill"]))
+        )
+    assert latest and float(latest[0].data) == 100.0
+    assert "3/3 nights" in latest[0].description
+
+    # Rerun again: nothing left to do; with force, every date again.
+    ran: list[str] = []
+    monkeypatch.setattr(nightly, "nightly_rescore", lambda day, **_: ran.append(day) or {})
+    assert nightly.backfill.fn(days[0], days[-1], url) == []
+    nightly.backfill.fn(days[0], days[-1], url, force=True)
+    assert ran == days
+
+
+def test_a_refused_night_leaves_an_artifact_with_its_failures_and_an_event(baseline):
+    url = baseline()
+    with warehouse.connect(url).engine.begin() as conn:
+        import sqlalchemy as sa
+
+        from leadscore import sql as sql_files
+
+        for view in reversed(sql_files.VIEWS):
+            conn.execute(sa.text(f"drop view if exists {view}"))
+        conn.execute(
+            sa.text(
+                "update crm_leads set status = 'zombie' "
+                "where lead_id = (select min(lead_id) from crm_leads)"
+            )
+        )
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 1
+    failed = query(
+        url, f"select run_id from pipeline_runs where status = 'failed' and run_date = '{DEMO_END}'"
+    )
+    run_id = failed["run_id"][0]
+    artifact = night_artifact(run_id, key="leadscore-night-failed")
+    assert f"# leadscore night {DEMO_END}: refused" in artifact
+    assert "Nothing was published" in artifact
+    assert "| crm_leads | status | allowed values |" in artifact and "zombie" in artifact
+    failures = events("leadscore.night.failed", run_id)
+    assert len(failures) == 1 and failures[0]["payload"]["refused"] is True
 
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(warehouse_url, capsys):
