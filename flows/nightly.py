@@ -33,6 +33,7 @@ from leadscore.tasks import (
     features,
     in_warehouse,
     lifecycle,
+    monitor,
     publish,
     report,
     route,
@@ -62,11 +63,13 @@ route_leads = task(route.route_leads, name="route", **WAREHOUSE_STEP)
 check_output = task(validate.check_output, name="validate-output", **STEP)
 publish_night = task(publish.publish_night, name="publish", **WAREHOUSE_STEP)
 report_night = task(report.report_night, name="report", **WAREHOUSE_STEP)
+drift_locally = task(monitor.drift_local, name="drift", **STEP)
 # The same steps with the per-lead work inside the warehouse (LEADSCORE_COMPUTE=warehouse).
 prepare_in_warehouse = task(in_warehouse.prepare_night, name="activity", **WAREHOUSE_STEP)
 sample_in_warehouse = task(in_warehouse.training_sample, name="features", **WAREHOUSE_STEP)
 score_in_warehouse = task(in_warehouse.score_night, name="score", **WAREHOUSE_STEP)
 route_in_warehouse = task(in_warehouse.route_night, name="route", **WAREHOUSE_STEP)
+drift_in_warehouse = task(monitor.drift_in_warehouse, name="drift", **WAREHOUSE_STEP)
 
 
 @flow(name="nightly-rescore")
@@ -150,6 +153,10 @@ def score_locally(
     routed = run.timed(
         "route", route_leads, wh, scored.scores, feats.profiles, day, settings, run.run_id
     )
+    reference = monitor.reference(model.scorer, feats.training)
+    drift = run.timed(
+        "monitor", drift_locally, reference, model.scorer, feats.today, routed.scores, day
+    )
     run.timed(
         "validate_output",
         check_output,
@@ -171,6 +178,7 @@ def score_locally(
         tracks,
         settings.horizon_days,
         model.message,
+        drift,
     )
     return ScoredNight(night, model.candidate, inputs.tables)
 
@@ -193,9 +201,20 @@ def score_in_warehouse_night(
     )
     training = run.timed("features", sample_in_warehouse, night_sql, settings)
     model = run.timed("train", train_model, wh, training, day, settings)
+    reference = monitor.reference(model.scorer, training)
     del training
     scored = run.timed("score", score_in_warehouse, night_sql, model.scorer, settings, run.run_id)
     routed = run.timed("route", route_in_warehouse, night_sql, scored, settings, run.run_id)
+    drift = run.timed(
+        "monitor",
+        drift_in_warehouse,
+        wh,
+        reference,
+        model.scorer,
+        "work_today",
+        in_warehouse.SCORE_TABLE,
+        day,
+    )
     run.timed(
         "validate_output",
         check_output,
@@ -218,6 +237,7 @@ def score_in_warehouse_night(
         tracks,
         settings.horizon_days,
         model.message,
+        drift,
     )
     return ScoredNight(night, model.candidate, report_tables)
 

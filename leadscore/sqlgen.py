@@ -358,6 +358,13 @@ class ScorecardSql:
         values = [self.scale.factor * (float(w) - floor) for w in self.model.weights_[j]]
         return self._case(spec, values, f"{alias}.{name}")
 
+    def bin_index(self, name: str, alias: str = "row") -> str:
+        """The bin of feature `name` a row falls in: an index into the bin's `labels`, as
+        `CloseProbabilityModel.bin_indices` gives it."""
+        j = [b["name"] for b in self.model.bins_].index(name)
+        spec = self.model.bins_[j]
+        return self._case(spec, list(range(len(spec["labels"]))), f"{alias}.{name}")
+
     def deviation(self, name: str, alias: str = "row") -> str:
         """Points against the average lead's (`Scale.reference`), as the reasons rank them."""
         j = [b["name"] for b in self.model.bins_].index(name)

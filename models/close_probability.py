@@ -278,6 +278,11 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
             out[:, j] = w[_bin_index(frame[spec["name"]], spec)]
         return out
 
+    def bin_indices(self, X: Any) -> dict[str, np.ndarray]:
+        """The bin each row falls in, per column (scorecard): an index into its `labels`."""
+        frame = to_polars(X)
+        return {spec["name"]: _bin_index(frame[spec["name"]], spec) for spec in self.bins_}
+
     def bin_labels(self, X: Any) -> dict[str, list[str]]:
         """The readable bin each row falls in, per column (scorecard)."""
         frame = to_polars(X)

@@ -41,6 +41,8 @@ OUTPUT_TABLES = [
     "quarantine_rows",
     "lead_lifecycle",
     "funnel_daily",
+    "drift_daily",
+    "calibration_daily",
 ]
 OUTPUT_INDEXES = [
     "ix_lead_score_history_lead",

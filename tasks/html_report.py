@@ -52,6 +52,13 @@ CHARTS = {
         "SDR-ready and routed per team, last 30 nights",
         "SDR-ready leads each night (lines) and leads routed to a rep (bars), per team.",
     ),
+    "drift": (
+        "Drift against the training window",
+        (
+            "Population stability index of the features that moved most, and of the score, between "
+            "the training window and tonight's scored leads: below 0.1 stable, above 0.25 shifted."
+        ),
+    ),
     "funnel": (
         "Funnel by channel",
         (
@@ -79,6 +86,8 @@ class ReportData:
     team_nights: pl.DataFrame
     # Tonight's funnel_daily rows (lead_source, cohort_month and the step counts).
     funnel: pl.DataFrame
+    # Tonight's drift_daily rows (feature, psi, ...).
+    drift: pl.DataFrame
     summary: list[str]
 
 
@@ -93,6 +102,7 @@ def write_report(path: Path, data: ReportData) -> Path:
         "score-distribution": score_chart(data.scores, data.threshold_points),
         "points": points_chart(data.points_table),
         "teams": teams_chart(data.team_nights, data.run_date),
+        "drift": drift_chart(data.drift),
         "funnel": funnel_chart(data.funnel),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +248,25 @@ def teams_chart(team_nights: pl.DataFrame, run_date: dt.date) -> Any:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     ax.set(ylabel="leads", xlabel="night")
     ax.legend(title="team (line: SDR-ready, bar: routed)", frameon=False, fontsize=8)
+    return figure
+
+
+DRIFT_SHOWN = 15
+
+
+def drift_chart(drift: pl.DataFrame) -> Any:
+    if drift.is_empty():
+        figure, ax = _figure()
+        _empty(ax, "no drift measured tonight")
+        return figure
+    top = drift.sort("psi", descending=True).head(DRIFT_SHOWN).sort("psi")
+    figure, ax = _figure(6.8, max(3.0, 0.3 * top.height + 1))
+    colours = [ACCENT if v > 0.25 else FIT_COLOUR for v in top["psi"]]
+    ax.barh(top["feature"], top["psi"], color=colours)
+    ax.axvline(0.1, color="grey", ls=":", lw=1)
+    ax.axvline(0.25, color=ACCENT, ls="--", lw=1, label="0.25: shifted")
+    ax.set(xlabel="population stability index")
+    ax.legend(loc="lower right", frameon=False)
     return figure
 
 

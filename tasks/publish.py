@@ -26,7 +26,7 @@ from leadscore import sql
 from leadscore.crash import crash_point
 from leadscore.errors import ValidationFailed
 from leadscore.run import RunLog, utc_now
-from leadscore.tasks import lifecycle
+from leadscore.tasks import lifecycle, monitor
 from leadscore.tasks.extract import Activity
 from leadscore.tasks.route import Routed
 from leadscore.tasks.score import SCORE_COLUMNS
@@ -57,6 +57,8 @@ class Night:
     tracks: lifecycle.Tracks
     horizon_days: int
     message: str = ""
+    # Drift of tonight's features and score against the training window (drift_daily rows).
+    drift: pl.DataFrame | None = None
 
 
 SCORE_SCHEMA = {
@@ -162,6 +164,9 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
             s.stage("registry", "model_registry", registry_frame(night.registry))
             s.stage("activity", "lead_activity_daily", night.activity.fresh)
             s.stage("quarantine", "quarantine_rows", quarantine_rows(night))
+            s.stage(
+                "drift", "drift_daily", night.drift if night.drift is not None else pl.DataFrame()
+            )
         crash_point("publish:staged")
         with s.transaction():
             counts = replace_night(s, night)
@@ -215,6 +220,9 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
     s.execute(
         "insert_activity_rollup_state", rolled_through=night.activity.rolled_through.isoformat()
     )
+    s.execute("delete_drift_daily", run_date=day)
+    drift = s.insert_staged("drift_daily", "drift")
+    calibration = monitor.replace_calibration(s, night.run_date, night.horizon_days)
     # Last: it reads the night's scores, routings, activity and quarantined keys written above.
     stages = lifecycle.replace_night(s, night.run_date, night.tracks, night.horizon_days)
     return {
@@ -225,6 +233,8 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
         "overflow": night.routed.overflow.height,
         "activity_rows": activity,
         "quarantined": quarantined,
+        "drift_daily": drift,
+        "calibration_daily": calibration,
     }
 
 

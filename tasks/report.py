@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import polars as pl
 from leadscore.errors import ValidationFailed
 from leadscore.run import RunLog, logger
 from leadscore.settings import Settings, redact_url
-from leadscore.tasks import html_report
+from leadscore.tasks import html_report, monitor
 from leadscore.tasks.lifecycle import STEPS, funnel_losses
 from leadscore.tasks.publish import Night
 from leadscore.tasks.train import Candidate
@@ -71,10 +72,75 @@ def report_night(
         {"lead_source": pl.String, "cohort_month": pl.Date} | dict.fromkeys(STEPS, pl.Int64),
     )
     losses = funnel_losses(funnel)
-    page = write_html_report(wh, night, candidate, counts, funnel, settings)
-    summary = publish_artifacts(night, candidate, counts, fb, queue, losses, page)
+    watch = watching(wh, night.run_date)
+    page = write_html_report(wh, night, candidate, counts, funnel, settings, watch)
+    summary = publish_artifacts(night, candidate, counts, fb, queue, losses, page, watch)
     announce_published(summary, settings)
     return summary
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Tonight's drift and live calibration rows, and their warnings."""
+
+    drift: pl.DataFrame
+    calibration: pl.DataFrame
+    warnings: list[str]
+
+
+def watching(wh: Warehouse, day: dt.date) -> Watch:
+    params = {"run_date": day.isoformat()}
+    drift = wh.read(
+        "select_night_drift",
+        params,
+        {
+            "feature": pl.String,
+            "psi": pl.Float64,
+            "moved_bin": pl.String,
+            "training_share": pl.Float64,
+            "night_share": pl.Float64,
+        },
+    )
+    calibration = wh.read(
+        "select_night_calibration",
+        params,
+        {"band": pl.String, "scores": pl.Int64, "predicted": pl.Float64, "observed": pl.Float64},
+    )
+    found = monitor.drift_warnings(drift) + monitor.calibration_warnings(calibration)
+    for warning in found:
+        logger().warning(warning)
+    return Watch(drift, calibration, found)
+
+
+def watch_markdown(watch: Watch) -> list[str]:
+    lines = ["", "## Drift and live calibration", ""]
+    lines += [f"**Warning:** {w}\n" for w in watch.warnings]
+    if watch.drift.height:
+        top = watch.drift.head(5)
+        lines.append(
+            "Largest drift against the training window (PSI; above 0.25 is a shift): "
+            + "; ".join(
+                f"{r['feature']} {r['psi']:.3f} ({r['moved_bin']}: {r['training_share']:.0%} -> "
+                f"{r['night_share']:.0%})"
+                for r in top.iter_rows(named=True)
+            )
+            + ". All features: `drift_daily`."
+        )
+    if watch.calibration.height:
+        lines += [
+            "",
+            "Scores whose outcome window has closed (`calibration_daily`):",
+            "",
+            "| band | scores | predicted | observed |",
+            "|---|---|---|---|",
+            *[
+                f"| {b} | {n:,} | {p:.1%} | {o:.1%} |"
+                for b, n, p, o in watch.calibration.iter_rows()
+            ],
+        ]
+    else:
+        lines.append("No scored night is old enough yet for its outcomes to be known.")
+    return lines
 
 
 def write_html_report(
@@ -84,6 +150,7 @@ def write_html_report(
     counts: dict[str, Any],
     funnel: pl.DataFrame,
     settings: Settings,
+    watch: Watch,
 ) -> Path | None:
     """The night's HTML report beside its Data Docs (none when Data Docs are off)."""
     folder = settings.docs_dir(night.run_date)
@@ -113,6 +180,7 @@ def write_html_report(
             f"SDR-ready on the holdout close at {m.get('sdr_ready_close_rate', 0):.1%} within "
             f"{settings.horizon_days} days (target 10-15%)."
         ),
+        *[f"Warning: {w}" for w in watch.warnings],
     ]
     data = html_report.ReportData(
         run_date=day,
@@ -123,6 +191,7 @@ def write_html_report(
         threshold_points=settings.threshold_points,
         team_nights=team_nights,
         funnel=funnel,
+        drift=watch.drift,
         summary=summary,
     )
     return html_report.write_report(Path(folder) / "report.html", data)
@@ -341,6 +410,7 @@ def publish_artifacts(
     queue: pl.DataFrame,
     losses: list[str] | None = None,
     page: Path | None = None,
+    watch: Watch | None = None,
 ) -> dict[str, Any]:
     """Create the run's Prefect artifacts (`queue`: the top of tonight's SDR queue; `page`: the
     HTML report); return the run summary."""
@@ -348,6 +418,8 @@ def publish_artifacts(
 
     registry, validation = night.registry, night.validation
     markdown = summary_markdown(night, candidate, counts, fb, losses)
+    if watch:
+        markdown += "\n".join(watch_markdown(watch))
     if page:
         markdown += (
             f"\n\nCharts (calibration, gain and lift, score distribution, points, teams, funnel): "
@@ -377,6 +449,7 @@ def publish_artifacts(
         "feedback": fb,
         "funnel_losses": losses or [],
         "report": str(page) if page else None,
+        "warnings": watch.warnings if watch else [],
     }
 
 

@@ -25,6 +25,7 @@ COMPARED = {
     "routing_state": ["team"],
     "lead_activity_daily": ["lead_id", "activity_date", "event"],
     "activity_rollup_state": ["rolled_through"],
+    "drift_daily": ["run_date", "feature"],
 }
 
 

@@ -1,0 +1,2 @@
+delete from calibration_daily
+where run_date = :run_date

@@ -1,0 +1,2 @@
+delete from drift_daily
+where run_date = :run_date
