@@ -1,4 +1,4 @@
-"""The night's HTML report for RevOps and marketing: six charts in one self-contained page.
+"""The night's HTML report for RevOps and marketing: seven charts in one self-contained page.
 
 Written next to the night's Data Docs as `<data docs folder>/<run date>/report.html` and linked
 from the night's artifact. The charts are drawn with matplotlib as inline SVG: the page loads no

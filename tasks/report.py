@@ -422,8 +422,8 @@ def publish_artifacts(
         markdown += "\n".join(watch_markdown(watch))
     if page:
         markdown += (
-            f"\n\nCharts (calibration, gain and lift, score distribution, points, teams, funnel): "
-            f"[report.html]({page.resolve().as_uri()})"
+            "\n\nCharts (calibration, gain and lift, score distribution, points, teams, drift, "
+            f"funnel): [report.html]({page.resolve().as_uri()})"
         )
     create_markdown_artifact(
         markdown=markdown,
