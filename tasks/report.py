@@ -268,13 +268,19 @@ def failure_markdown(run: RunLog, exc: BaseException, checks: Runner) -> str:
             ],
         ]
     else:
-        lines += [f"Error: `{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}`"]
+        lines += [f"Error: `{one_line(exc)}`"]
     warnings = checks.report.warnings
     if warnings:
         lines += ["", "Warnings before the failure:", *[f"- {f.line()}" for f in warnings]]
     done = ", ".join(f"{k} {v:.0f} s" for k, v in run.timings.items())
     lines += ["", f"Steps that ran: {done or 'none'}.", f"Data Docs: {checks.docs_dir or 'off'}"]
     return "\n".join(lines)
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's type and the first line of its message."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"
 
 
 def failure_artifact(run: RunLog, exc: BaseException, checks: Runner, settings: Settings) -> None:
@@ -295,7 +301,7 @@ def failure_artifact(run: RunLog, exc: BaseException, checks: Runner, settings: 
             "run_date": run.run_date.isoformat(),
             "run_id": run.run_id,
             "refused": isinstance(exc, ValidationFailed),
-            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            "error": one_line(exc),
         },
     )
 

@@ -306,20 +306,14 @@ def test_a_stopped_backfill_reruns_only_the_dates_it_had_not_published(
 
 
 def test_a_refused_night_leaves_an_artifact_with_its_failures_and_an_event(baseline):
+    from tests.data.test_fault_catalog import sql
+
     url = baseline()
-    with warehouse.connect(url).engine.begin() as conn:
-        import sqlalchemy as sa
-
-        from leadscore import sql as sql_files
-
-        for view in reversed(sql_files.VIEWS):
-            conn.execute(sa.text(f"drop view if exists {view}"))
-        conn.execute(
-            sa.text(
-                "update crm_leads set status = 'zombie' "
-                "where lead_id = (select min(lead_id) from crm_leads)"
-            )
-        )
+    sql(
+        url,
+        "update crm_leads set status = 'zombie' "
+        "where lead_id = (select min(lead_id) from crm_leads)",
+    )
     assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 1
     failed = query(
         url, f"select run_id from pipeline_runs where status = 'failed' and run_date = '{DEMO_END}'"
