@@ -149,7 +149,7 @@ def score_locally(
     inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
     feats = run.timed("features", build_features, inputs, day, settings)
     model = run.timed("train", train_model, wh, feats.training, day, settings)
-    scored = run.timed("score", score_leads, wh, feats, model.scorer, day, run.run_id)
+    scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
     routed = run.timed(
         "route", route_leads, wh, scored.scores, feats.profiles, day, settings, run.run_id
     )
@@ -177,8 +177,9 @@ def score_locally(
         checks.report,
         tracks,
         settings.horizon_days,
-        model.message,
+        f"{model.message}; {scored.threshold.summary}",
         drift,
+        scored.threshold,
     )
     return ScoredNight(night, model.candidate, inputs.tables)
 
@@ -203,7 +204,7 @@ def score_in_warehouse_night(
     model = run.timed("train", train_model, wh, training, day, settings)
     reference = monitor.reference(model.scorer, training)
     del training
-    scored = run.timed("score", score_in_warehouse, night_sql, model.scorer, settings, run.run_id)
+    scored = run.timed("score", score_in_warehouse, night_sql, model, settings, run.run_id)
     routed = run.timed("route", route_in_warehouse, night_sql, scored, settings, run.run_id)
     drift = run.timed(
         "monitor",
@@ -236,8 +237,9 @@ def score_in_warehouse_night(
         checks.report,
         tracks,
         settings.horizon_days,
-        model.message,
+        f"{model.message}; {scored.threshold.summary}",
         drift,
+        scored.threshold,
     )
     return ScoredNight(night, model.candidate, report_tables)
 

@@ -297,7 +297,11 @@ def _print_result(result: dict) -> None:
         f"routed {result['routed']:,} (overflow {result['overflow']:,}); model "
         f"{result['model_version']}; "
         f"challenger {result['challenger']} {result['challenger_status']}; "
-        f"holdout AUC {result['roc_auc_holdout']:.3f}"
+        + (
+            f"holdout AUC {result['roc_auc_holdout']:.3f}"
+            if result["roc_auc_holdout"] is not None
+            else f"no model fitted, too little history: {result['fallback']}"
+        )
     )
 
 

@@ -40,6 +40,13 @@ class Settings:
     baseline_rows: int = 50_000
     # A challenger replaces the champion unless its holdout log loss is worse by more than this.
     promotion_tolerance: float = 0.002
+    # Below either minimum in the training snapshots (Salesforce Einstein's: 120 won deals, 1,000
+    # leads), no model is fitted: the night keeps the champion, or scores with the points rule.
+    min_won_deals: int = 120
+    min_training_leads: int = 1000
+    # The SDR-ready threshold follows SDR capacity (tasks/threshold.py): a target close rate of
+    # 8-20% chosen each night; false: the model's threshold, at target_close_rate.
+    capacity_threshold: bool = True
     seed: int = 7
     # Routing.
     routing_file: str = ""
@@ -153,6 +160,8 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**values)
     if not 0 < settings.target_close_rate < 1:
         raise LeadscoreError("setting target_close_rate must be between 0 and 1")
+    if settings.min_won_deals < 1 or settings.min_training_leads < 1:
+        raise LeadscoreError("settings min_won_deals and min_training_leads must be at least 1")
     if settings.horizon_days < 1 or settings.snapshot_every_days < 1:
         raise LeadscoreError("settings horizon_days and snapshot_every_days must be positive")
     if settings.compute not in COMPUTE:

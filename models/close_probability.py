@@ -326,6 +326,53 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 columns.append(frame[c].cast(pl.Float64).to_numpy())
         return np.column_stack(columns)
 
+    @classmethod
+    def from_points(
+        cls,
+        columns: dict[str, bool],
+        counts: dict[str, tuple[float, int]],
+        levels: dict[str, dict[str, float]],
+        calibration: tuple[float, float],
+    ) -> CloseProbabilityModel:
+        """A scorecard whose weights are given instead of fitted: a points rule.
+
+        `columns`: every column, True where it is numeric. `counts`: {column: (weight per unit,
+        cap)}: a count column's weight is the weight per unit times the count, up to `cap` units.
+        `levels`: {column: {value: weight}} for text columns (other values and missing: 0).
+        Every other column weighs nothing. `calibration`: (a, b) of p = sigmoid(a * logit + b).
+        """
+        bins, weights = [], []
+        for name, numeric in columns.items():
+            if name in counts:
+                per_unit, cap = counts[name]
+                edges = [float(k) for k in range(cap)]
+                labels = _numeric_labels(edges, np.zeros(1))
+                w = [per_unit * min(k, cap) for k in range(cap + 1)]
+                bins.append({"name": name, "kind": "numeric", "edges": edges, "labels": labels})
+            elif name in levels:
+                kept = sorted(levels[name])
+                labels = [*kept, OTHER]
+                w = [levels[name][v] for v in kept] + [0.0]
+                bins.append({"name": name, "kind": "categorical", "levels": kept, "labels": labels})
+            elif numeric:
+                labels, w = ["any"], [0.0]
+                bins.append({"name": name, "kind": "numeric", "edges": [], "labels": labels})
+            else:
+                labels, w = [OTHER], [0.0]
+                bins.append({"name": name, "kind": "categorical", "levels": [], "labels": labels})
+            bins[-1]["labels"] = [*labels, MISSING]
+            weights.append([*w, 0.0])
+        return cls.from_dict(
+            {
+                "format": FORMAT_VERSION,
+                "params": cls(kind="scorecard").get_params(),
+                "bins": bins,
+                "weights": weights,
+                "intercept": 0.0,
+                "calibration": [float(calibration[0]), float(calibration[1])],
+            }
+        )
+
     # ---- persistence: plain data, so loading a model can never run code
     def to_dict(self) -> dict[str, Any]:
         if self.kind_ != "scorecard":

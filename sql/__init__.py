@@ -43,6 +43,7 @@ OUTPUT_TABLES = [
     "funnel_daily",
     "drift_daily",
     "calibration_daily",
+    "threshold_daily",
 ]
 OUTPUT_INDEXES = [
     "ix_lead_score_history_lead",

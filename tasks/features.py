@@ -23,7 +23,6 @@ from leadscore.contract import (
     SCORABLE_STATUSES,
     email_key,
 )
-from leadscore.errors import LeadscoreError
 from leadscore.settings import Settings
 from leadscore.tasks.extract import Inputs
 
@@ -491,17 +490,19 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
     def rows(
         on: list[dt.date], horizon: int | None = None, max_rows: int | None = None
     ) -> pl.DataFrame:
-        return build(
+        frame = build(
             profiles,
             t["crm_lead_status_changes"],
             t["crm_opportunities"],
             inputs.activity.daily,
             inputs.users,
-            on,
+            on or [run_date],
             horizon,
             max_rows,
             settings.seed,
         )
+        # No snapshot (too little history): the same columns, no rows.
+        return frame if on else frame.clear()
 
     # The latest snapshots are the holdout; each part is a bounded, weighted sample.
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
@@ -533,12 +534,10 @@ def snapshot_days(run_date: dt.date, first_day: dt.date, settings: Settings) -> 
 def split_snapshots(
     days: list[dt.date], holdout_share: float
 ) -> tuple[list[dt.date], list[dt.date]]:
+    """The training snapshots and the holdout (the latest); with fewer than two snapshots, no
+    holdout (and `train.too_little_history` says why no model is fitted)."""
     if len(days) < 2:
-        raise LeadscoreError(
-            f"not enough history to train: {len(days)} snapshot(s) with a known outcome; the "
-            "warehouse "
-            "needs leads older than the sales cycle plus two snapshot intervals"
-        )
+        return days, []
     n_hold = min(len(days) - 1, max(1, round(len(days) * holdout_share)))
     return days[:-n_hold], days[-n_hold:]
 

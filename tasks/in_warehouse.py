@@ -29,9 +29,10 @@ from leadscore.sqlgen import (
     teams_select,
     text,
 )
-from leadscore.tasks import extract, features, route, score
+from leadscore.tasks import extract, features, route, score, threshold
 from leadscore.tasks.features import FEATURES, VELOCITY_DAYS, WINDOWS
-from leadscore.tasks.train import Scorer
+from leadscore.tasks.threshold import Threshold
+from leadscore.tasks.train import ModelChoice, Scorer
 from leadscore.warehouse import Warehouse, cutoff
 
 QUARANTINE_SCHEMA = {"source_table": pl.String, "row_key": pl.String}
@@ -256,10 +257,14 @@ def training_sample(night: NightSql, settings: Settings) -> pl.DataFrame:
         ("train", train_days, settings.max_training_rows),
         ("holdout", holdout_days, settings.max_holdout_rows),
     ):
-        night.scorable(f"work_keys_{part}_all", on, settings.horizon_days)
-        parts.append(_sample(night, f"work_keys_{part}_all", max_rows, settings.seed))
+        # A part without snapshots (too little history) is an empty table of the same columns.
+        night.scorable(f"work_keys_{part}_all", on or [night.run_date], settings.horizon_days)
+        sample = _sample(night, f"work_keys_{part}_all", max_rows, settings.seed)
+        parts.append(sample if on else f"select * from ({sample}) no_snapshot where 1 = 0")
     replace_table(wh, "work_keys_training", " union all ".join(parts), ["lead_id"])
-    night.feature_rows("work_training", "work_keys_training", days, ["label", "weight"])
+    night.feature_rows(
+        "work_training", "work_keys_training", days or [night.run_date], ["label", "weight"]
+    )
     return night.read_features("work_training", order=True)
 
 
@@ -293,7 +298,7 @@ def _sample(night: NightSql, keys: str, max_rows: int | None, seed: int) -> str:
 select {columns}, {weight} as weight from (
     select k.*, row_number() over (order by {order}) - 1 as i from {keys} k where label = {label}
 ) numbered where {keeps("i", size, keep, seed)}""")
-    return " union all ".join(parts)
+    return " union all ".join(parts) or f"select {columns}, 1.0 as weight from {keys} where 1 = 0"
 
 
 # ---- scoring
@@ -316,18 +321,20 @@ def scores_statement(
     previous: str,
     run_date: dt.date,
     run_id: str,
+    threshold_points: float | None = None,
 ) -> str:
     """SELECT of the night's lead_scores rows but their team and reasons, from the feature rows
     of work table `today`, the points of work table `week_ago` (`points_select`) and last
-    night's SDR-ready episodes in work table `previous` (`previous_scores`), as
-    `score.score_night` computes them."""
+    night's SDR-ready episodes in work table `previous` (`previous_scores`), cut at
+    `threshold_points` (default: the model's), as `score.score_night` computes them."""
     card = ScorecardSql(wh, scorer.model, scorer.scale)
     lit = wh.sql_float
     weekly = rounded(f"(p.score - w.score) * {lit(1 / VELOCITY_DAYS)}", 2)
     age = wh.sql_greatest("p.lead_age_days", "1.0")
     since_created = rounded(f"(p.score - p.created_score) / {age}", 2)
     velocity = f"case when w.score is not null then {weekly} else {since_created} end"
-    ready = f"p.score >= {lit(scorer.scale.threshold_points)}"
+    cut = scorer.scale.threshold_points if threshold_points is None else threshold_points
+    ready = f"p.score >= {lit(cut)}"
     was_ready = "h.sdr_ready = " + wh.sql_bool(True)
     since = (
         f"case when {ready} and {was_ready} and h.sdr_ready_since is not null "
@@ -536,11 +543,13 @@ class Scored:
     accounts: str
     scorable: int
     sdr_ready: int
+    threshold: Threshold
 
 
-def score_night(night: NightSql, scorer: Scorer, settings: Settings, run_id: str) -> Scored:
-    """Work tables of tonight's lead_scores rows (with team and reasons) and account roll-up."""
-    wh, day = night.wh, night.run_date
+def score_night(night: NightSql, model: ModelChoice, settings: Settings, run_id: str) -> Scored:
+    """Work tables of tonight's lead_scores rows (with team and reasons) and account roll-up, cut
+    at tonight's SDR-ready threshold (`score.night_threshold`)."""
+    wh, day, scorer = night.wh, night.run_date, model.scorer
     card = ScorecardSql(wh, scorer.model, scorer.scale)
     week = day - dt.timedelta(days=VELOCITY_DAYS)
     night.scorable("work_keys_today", [day])
@@ -552,11 +561,26 @@ def score_night(night: NightSql, scorer: Scorer, settings: Settings, run_id: str
         wh, "work_points_week", points_select(card, "work_week", ", account_id"), ["lead_id"]
     )
     previous_scores(wh, day, "work_previous")
+    tonight = points_select(card, "work_today")
+    cut = score.night_threshold(
+        wh,
+        model,
+        settings,
+        day,
+        lambda at: threshold.demand_sql(wh, tonight, "select * from work_points_week", at),
+    )
     replace_table(
         wh,
         "work_scored",
         scores_statement(
-            wh, scorer, "work_today", "work_points_week", "work_previous", day, run_id
+            wh,
+            scorer,
+            "work_today",
+            "work_points_week",
+            "work_previous",
+            day,
+            run_id,
+            cut.threshold_points,
         ),
         ["lead_id"],
     )
@@ -588,7 +612,9 @@ left join work_reasons r on r.lead_id = s.lead_id""",
         f"select count(*) as n, sum(case when sdr_ready = {wh.sql_bool(True)} then 1 else 0 end)"
         f" as ready from {SCORE_TABLE}"
     )
-    return Scored(SCORE_TABLE, ACCOUNT_TABLE, int(counts["n"][0]), int(counts["ready"][0] or 0))
+    return Scored(
+        SCORE_TABLE, ACCOUNT_TABLE, int(counts["n"][0]), int(counts["ready"][0] or 0), cut
+    )
 
 
 READY_SCHEMA = {

@@ -58,6 +58,8 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 def score_edges(reference_scores: np.ndarray, weights: np.ndarray) -> list[float]:
     """The inner edges of the training window's score deciles (weighted), distinct."""
+    if reference_scores.size == 0:
+        return []
     order = np.argsort(reference_scores)
     cum = np.cumsum(weights[order]) / weights.sum()
     at = [
@@ -156,6 +158,8 @@ def drift_in_warehouse(
 ) -> pl.DataFrame:
     """`drift_local`, tonight's bin counts taken in the warehouse (feature rows in work table
     `features_table`, scores in `scores_table`): one small group-by per feature."""
+    if ref.rows == 0:
+        return _rows(ref, scorer, {}, day)
     card = ScorecardSql(wh, scorer.model, scorer.scale)
     parts = []
     for spec in scorer.model.bins_:
@@ -165,9 +169,12 @@ def drift_in_warehouse(
             f"from {features_table} row group by {b}"
         )
     whens = " ".join(f"when score <= {wh.sql_float(e)} then {i}" for i, e in enumerate(ref.edges))
-    b = f"(case {whens} else {len(ref.edges)} end)" if ref.edges else "0"
+    # One score bin (a training window of equal scores) is no GROUP BY: `group by 0` would
+    # name a column to SQLite.
+    by = f"(case {whens} else {len(ref.edges)} end)" if ref.edges else None
     parts.append(
-        f"select 'score' as feature, {b} as bin, count(*) as n from {scores_table} group by {b}"
+        f"select 'score' as feature, {by or 0} as bin, count(*) as n from {scores_table}"
+        + (f" group by {by}" if by else "")
     )
     found: dict[str, dict[int, int]] = {}
     for feature, at, n in wh.query(" union all ".join(parts)).iter_rows():
@@ -184,6 +191,8 @@ def drift_in_warehouse(
 def _rows(
     ref: Reference, scorer: Scorer, night: dict[str, np.ndarray], day: dt.date
 ) -> pl.DataFrame:
+    if ref.rows == 0:  # no training window (too little history): nothing to drift from
+        return pl.DataFrame(schema=DRIFT_SCHEMA)
     rows = [
         _row(
             day,

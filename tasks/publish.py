@@ -30,6 +30,7 @@ from leadscore.tasks import lifecycle, monitor
 from leadscore.tasks.extract import Activity
 from leadscore.tasks.route import Routed
 from leadscore.tasks.score import SCORE_COLUMNS
+from leadscore.tasks.threshold import Threshold
 from leadscore.tasks.train import RegistryRow
 from leadscore.tasks.validate import Report, Runner
 from leadscore.warehouse import Session, Warehouse
@@ -59,6 +60,8 @@ class Night:
     message: str = ""
     # Drift of tonight's features and score against the training window (drift_daily rows).
     drift: pl.DataFrame | None = None
+    # Tonight's SDR-ready threshold and why (its threshold_daily row).
+    threshold: Threshold | None = None
 
 
 SCORE_SCHEMA = {
@@ -167,6 +170,13 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
             s.stage(
                 "drift", "drift_daily", night.drift if night.drift is not None else pl.DataFrame()
             )
+            s.stage(
+                "threshold",
+                "threshold_daily",
+                night.threshold.frame(night.routed.overflow.height)
+                if night.threshold
+                else pl.DataFrame(),
+            )
         crash_point("publish:staged")
         with s.transaction():
             counts = replace_night(s, night)
@@ -222,6 +232,8 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
     )
     s.execute("delete_drift_daily", run_date=day)
     drift = s.insert_staged("drift_daily", "drift")
+    s.execute("delete_threshold_daily", run_date=day)
+    threshold = s.insert_staged("threshold_daily", "threshold")
     calibration = monitor.replace_calibration(s, night.run_date, night.horizon_days)
     # Last: it reads the night's scores, routings, activity and quarantined keys written above.
     stages = lifecycle.replace_night(s, night.run_date, night.tracks, night.horizon_days)
@@ -235,6 +247,7 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
         "quarantined": quarantined,
         "drift_daily": drift,
         "calibration_daily": calibration,
+        "threshold_daily": threshold,
     }
 
 

@@ -175,6 +175,9 @@ def write_html_report(
             f"Challenger {candidate.scorer.version}: "
             f"{night.registry.status if night.registry else '-'}; holdout ROC AUC "
             f"{m['roc_auc']:.3f}, ECE {m['ece']:.3f}, top-decile lift {m['top_decile_lift']:.1f}x."
+            if "baselines" in m
+            else f"Scored with {night.model_version}: "
+            f"{night.registry.status_reason if night.registry else m['kind_choice']}."
         ),
         (
             f"SDR-ready on the holdout close at {m.get('sdr_ready_close_rate', 0):.1%} within "
@@ -182,13 +185,17 @@ def write_html_report(
         ),
         *[f"Warning: {w}" for w in watch.warnings],
     ]
+    if night.threshold:
+        summary.insert(1, night.threshold.summary + ".")
     data = html_report.ReportData(
         run_date=day,
         model_version=night.model_version,
         metrics=m,
         points_table=candidate.points_table,
         scores=scores,
-        threshold_points=settings.threshold_points,
+        threshold_points=(
+            night.threshold.threshold_points if night.threshold else settings.threshold_points
+        ),
         team_nights=team_nights,
         funnel=funnel,
         drift=watch.drift,
@@ -325,7 +332,6 @@ def summary_markdown(
 ) -> str:
     registry, validation = night.registry, night.validation
     m = candidate.metrics
-    b = m["baselines"]
     scored, ready = counts.get("scored", 0), counts.get("sdr_ready", 0)
     lines = [
         f"# leadscore night {night.run_date}",
@@ -350,6 +356,75 @@ def summary_markdown(
         ),
         *[f"  - warning: {f.line()}" for f in validation.warnings],
         "",
+        *model_markdown(m),
+        f"Kind: {m['kind_choice']}.",
+        *[f"\n**Warning:** {w}" for w in train_warnings(candidate)],
+        "",
+        "## Points table (top actions and attributes)",
+        "",
+        "| feature | value | points | lift at threshold | worth scoring |",
+        "|---|---|---|---|---|",
+    ]
+    table = sorted(candidate.points_table, key=lambda r: -r["points"])[:25]
+    for r in table:
+        lines.append(
+            f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
+            f" {'yes' if r['worth_scoring'] else 'no'} |"
+        )
+    overflow = night.routed.overflow.group_by("team").len().sort("team")
+    lines += [
+        "",
+        "## Routing",
+        "",
+        *threshold_markdown(night),
+        f"{counts.get('lead_routing', 0):,} leads routed tonight; overflow (no rep with room): "
+        + (", ".join(f"{t} {n}" for t, n in overflow.iter_rows()) or "none")
+        + ".",
+    ]
+    lines += feedback_markdown(fb)
+    lines += [
+        "",
+        "## Funnel by channel (where each channel loses its leads)",
+        "",
+        *([f"- {line}" for line in losses] if losses else ["No leads in the funnel yet."]),
+        "",
+        "Per cohort: `v_funnel_by_channel`; tonight's nurture audiences: `v_nurture_audience`.",
+    ]
+    return "\n".join(lines)
+
+
+def threshold_markdown(night: Night) -> list[str]:
+    """Tonight's SDR-ready threshold and why (`threshold.choose`)."""
+    t = night.threshold
+    if t is None:
+        return []
+    on = "on" if t.capacity_threshold else "off"
+    return [
+        (
+            f"SDR-ready at **{t.threshold_points:g} points**, a close rate of {t.close_rate:.1%} "
+            f"(capacity threshold {on}): {t.reason}."
+        ),
+        "",
+    ]
+
+
+def model_markdown(m: dict[str, Any]) -> list[str]:
+    """The challenger's holdout metrics against its baselines; a points rule (no model fitted)
+    is measured on the labelled snapshots there are, when they hold closes."""
+    if "baselines" not in m:
+        if "roc_auc" not in m:
+            return ["## Points rule", "", "No closed deal yet to measure it on."]
+        return [
+            "## Points rule on the labelled snapshots",
+            "",
+            (
+                f"ROC AUC {m['roc_auc']:.3f}; ECE {m['ece']:.4f} over {m['rows']:,} snapshot rows "
+                f"with {m['positives']:,} closes. SDR-ready: {m.get('sdr_ready_share', 0):.1%} of "
+                f"leads, closing at {m.get('sdr_ready_close_rate', 0):.1%}."
+            ),
+        ]
+    b = m["baselines"]
+    return [
         "## Model on the time-ordered holdout",
         "",
         "| metric | challenger | fit only | hand rule | boosting |",
@@ -373,39 +448,7 @@ def summary_markdown(
             f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
             f" {m['fit_only_ready_share']:.1%} (practice: about 5%)."
         ),
-        f"Kind: {m['kind_choice']}.",
-        *[f"\n**Warning:** {w}" for w in train_warnings(candidate)],
-        "",
-        "## Points table (top actions and attributes)",
-        "",
-        "| feature | value | points | lift at threshold | worth scoring |",
-        "|---|---|---|---|---|",
     ]
-    table = sorted(candidate.points_table, key=lambda r: -r["points"])[:25]
-    for r in table:
-        lines.append(
-            f"| {r['feature']} | {r['value']} | {r['points']:+.0f} | {r['lift_pp']:+.1f} pp |"
-            f" {'yes' if r['worth_scoring'] else 'no'} |"
-        )
-    overflow = night.routed.overflow.group_by("team").len().sort("team")
-    lines += [
-        "",
-        "## Routing",
-        "",
-        f"{counts.get('lead_routing', 0):,} leads routed tonight; overflow (no rep with room): "
-        + (", ".join(f"{t} {n}" for t, n in overflow.iter_rows()) or "none")
-        + ".",
-    ]
-    lines += feedback_markdown(fb)
-    lines += [
-        "",
-        "## Funnel by channel (where each channel loses its leads)",
-        "",
-        *([f"- {line}" for line in losses] if losses else ["No leads in the funnel yet."]),
-        "",
-        "Per cohort: `v_funnel_by_channel`; tonight's nurture audiences: `v_nurture_audience`.",
-    ]
-    return "\n".join(lines)
 
 
 def publish_artifacts(
@@ -449,8 +492,14 @@ def publish_artifacts(
         "sdr_ready": counts["sdr_ready"],
         "routed": counts.get("lead_routing", 0),
         "overflow": counts.get("overflow", 0),
+        "threshold_points": night.threshold.threshold_points if night.threshold else None,
+        "target_close_rate": night.threshold.close_rate if night.threshold else None,
         "scores_changed": counts.get("scores_changed"),
-        "roc_auc_holdout": round(candidate.metrics["roc_auc"], 4),
+        # None for a points rule: no model was fitted, and there is no holdout.
+        "roc_auc_holdout": (
+            round(candidate.metrics["roc_auc"], 4) if "baselines" in candidate.metrics else None
+        ),
+        "fallback": candidate.metrics.get("fallback"),
         "validation": validation.summary() | {"failures": len(validation.failures)},
         "feedback": fb,
         "funnel_losses": losses or [],

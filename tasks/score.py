@@ -2,17 +2,22 @@
 readable reasons, for every scorable lead, and the account roll-up. Data in, data out.
 
 Entry point: `score_leads`, which reads yesterday's scores from the warehouse it is handed (to
-carry SDR-ready episodes over) and scores tonight's feature rows. Routing adds each lead's team.
+carry SDR-ready episodes over), chooses tonight's SDR-ready threshold (`threshold`) and scores
+tonight's feature rows. Routing adds each lead's team.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from leadscore.run import logger
+from leadscore.settings import Settings
+from leadscore.tasks import threshold
 from leadscore.tasks.features import (
     ENGAGEMENT_FEATURES,
     FEATURES,
@@ -21,7 +26,8 @@ from leadscore.tasks.features import (
     FeatureSet,
     lifecycle,
 )
-from leadscore.tasks.train import Scorer
+from leadscore.tasks.threshold import Demand, Threshold, demand_local
+from leadscore.tasks.train import ModelChoice, Scorer
 from leadscore.warehouse import Warehouse
 
 ZERO_ACTIVITY = {
@@ -97,21 +103,78 @@ class Scored:
     scores: pl.DataFrame
     accounts: pl.DataFrame
     model_version: str
+    threshold: Threshold
 
 
 def score_leads(
-    wh: Warehouse, feats: FeatureSet, scorer: Scorer, run_date: dt.date, run_id: str
+    wh: Warehouse,
+    feats: FeatureSet,
+    model: ModelChoice,
+    run_date: dt.date,
+    run_id: str,
+    settings: Settings,
 ) -> Scored:
-    """Score tonight's scorable leads with `scorer`, and roll them up by account."""
+    """Score tonight's scorable leads with the model chosen tonight, cut them at tonight's
+    SDR-ready threshold (`threshold.choose`), and roll them up by account."""
+    scorer = model.scorer
     previous = wh.read_if_exists(
         "lead_score_history",
         "select_previous_scores",
         {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
         PREVIOUS_SCHEMA,
     )
-    scores = score_night(scorer, feats.today, feats.week_ago, previous, run_date, run_id)
-    week_ago = points_frame(scorer, feats.week_ago) if feats.week_ago.height else None
-    return Scored(scores, account_scores(scores, feats.profiles, week_ago, run_id), scorer.version)
+    points = night_points(scorer, feats.today, feats.week_ago)
+    routed = wh.read_if_exists("lead_routing", "select_routed_leads", schema={"lead_id": pl.String})
+    cut = night_threshold(
+        wh, model, settings, run_date, lambda at: demand_local(*points, routed["lead_id"], at)
+    )
+    scores = score_night(
+        scorer,
+        feats.today,
+        feats.week_ago,
+        previous,
+        run_date,
+        run_id,
+        cut.threshold_points,
+        points,
+    )
+    week_ago = points[1] if feats.week_ago.height else None
+    accounts = account_scores(scores, feats.profiles, week_ago, run_id)
+    return Scored(scores, accounts, scorer.version, cut)
+
+
+def night_threshold(
+    wh: Warehouse,
+    model: ModelChoice,
+    settings: Settings,
+    run_date: dt.date,
+    demand: Callable[[list[float]], Demand],
+) -> Threshold:
+    """Tonight's SDR-ready threshold for the scoring model: its curve on tonight's holdout, the
+    SDRs' capacity, and the `demand` at each threshold of the curve (counted where the scores
+    are)."""
+    holdout = model.holdout
+    held = points_frame(model.scorer, holdout)["score"].to_numpy() if holdout.height else None
+    found = threshold.curve(held, holdout, settings) if held is not None else None
+    cut = threshold.choose(
+        model.scorer,
+        found,
+        demand(found.points if found else []),
+        threshold.read_capacity(wh, run_date),
+        run_date,
+        settings,
+    )
+    logger().info(cut.summary)
+    return cut
+
+
+def night_points(
+    scorer: Scorer, today: pl.DataFrame, week_ago: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The points of tonight's feature rows and of a week ago's (`points_frame`)."""
+    pts = points_frame(scorer, today)
+    then = points_frame(scorer, week_ago) if week_ago.height else pts.clear()
+    return pts, then
 
 
 PREVIOUS_SCHEMA = {"lead_id": pl.String, "sdr_ready": pl.Boolean, "sdr_ready_since": pl.Date}
@@ -124,20 +187,22 @@ def score_night(
     previous: pl.DataFrame,
     run_date: dt.date,
     run_id: str,
+    threshold: float | None = None,
+    points: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """The night's lead_scores rows, but their team.
 
     `today` / `week_ago`: feature rows as of the run date and VELOCITY_DAYS before.
     `previous`: yesterday's lead_score_history rows (lead_id, sdr_ready, sdr_ready_since).
+    `threshold`: tonight's SDR-ready score (default: the model's). `points`: `night_points` of
+    `today` and `week_ago`, where the caller has them already.
     """
-    pts = points_frame(scorer, today).with_columns(today["lead_age_days"].alias("lead_age_days"))
-    then = (
-        points_frame(scorer, week_ago)
-        if week_ago.height
-        else pts.clear().select("lead_id", "score")
-    )
+    pts, then = points or night_points(scorer, today, week_ago)
+    pts = pts.with_columns(today["lead_age_days"].alias("lead_age_days"))
+    then = then.select("lead_id", "score")
     created = points_frame(scorer, at_creation(today))
-    threshold = scorer.scale.threshold_points
+    if threshold is None:
+        threshold = scorer.scale.threshold_points
     prev = previous.select(
         "lead_id", pl.col("sdr_ready").alias("was_ready"), pl.col("sdr_ready_since").alias("since")
     )

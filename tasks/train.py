@@ -14,16 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from leadscore import code_version
 from leadscore.errors import LeadscoreError
 from leadscore.models import CloseProbabilityModel
+from leadscore.models.close_probability import is_numeric
 from leadscore.run import logger
 from leadscore.settings import Settings
 from leadscore.tasks.features import (
@@ -246,7 +249,8 @@ def hand_rule_points(X: pl.DataFrame) -> np.ndarray:
 
 @dataclass
 class Candidate:
-    """Tonight's challenger, with everything the registry records about it."""
+    """Tonight's challenger, with everything the registry records about it. `kind`: "scorecard"
+    (fitted) or "points_rule" (the fallback of a night with too little history)."""
 
     scorer: Scorer
     train_days: list[dt.date]
@@ -257,6 +261,7 @@ class Candidate:
     points_table: list[dict[str, Any]]
     artifact: str
     sha256: str
+    kind: str = "scorecard"
 
 
 def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
@@ -310,6 +315,121 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
         points_table(scorer, holdout),
         artifact,
         sha,
+    )
+
+
+# With too little history to fit a model (`too_little_history`), a night scores with a points
+# rule anyone can read: the hand rule above, each action counted at most RULE_CAP times, and
+# RULE_THRESHOLD of its points make a lead SDR-ready. A profile alone reaches 40 at most
+# (C-level, target account, corporate e-mail), so nobody is SDR-ready on profile alone.
+RULE_CAP = 3
+RULE_THRESHOLD = 50.0
+RULE_COUNTS = {c: (float(w), 1 if c == "signed_up" else RULE_CAP) for c, w in HAND_RULE.items()}
+RULE_LEVELS = {
+    "seniority": {k: float(v) for k, v in HAND_RULE_PROFILE.items()},
+    "email_type": {"corporate": 10.0},
+}
+# Its close probability: fitted (Platt) on the labelled snapshots where they hold at least
+# RULE_CALIBRATION_ROWS closes and as many non-closes; else a prior: the target close rate at the
+# threshold, the odds doubling every RULE_DOUBLING points.
+RULE_CALIBRATION_ROWS = 10
+RULE_DOUBLING = 10.0
+
+
+def too_little_history(
+    training: pl.DataFrame, train_days: list[dt.date], holdout_days: list[dt.date], s: Settings
+) -> str | None:
+    """Why tonight's snapshots are too few to fit a model on, or None when they are enough."""
+    train = training.filter(pl.col("snapshot").is_in(train_days))
+    won = train.filter(pl.col("label") == 1)["lead_id"].n_unique()
+    leads = train["lead_id"].n_unique()
+    short = []
+    if won < s.min_won_deals:
+        short.append(f"{won:,} won deals (minimum {s.min_won_deals:,})")
+    if leads < s.min_training_leads:
+        short.append(f"{leads:,} leads (minimum {s.min_training_leads:,})")
+    if short:
+        return " and ".join(short) + f" in {len(train_days)} training snapshot(s)"
+    holdout = training.filter(pl.col("snapshot").is_in(holdout_days))
+    if holdout.is_empty() or holdout["label"].sum() == 0:
+        return "no won deal in the holdout snapshots to evaluate a model on"
+    return None
+
+
+def points_rule(rows: pl.DataFrame, settings: Settings) -> Scorer:
+    """The points rule as a scorer: points = the rule's points scaled so that RULE_THRESHOLD of
+    them are the SDR-ready threshold; close probability calibrated on `rows` where they allow."""
+    columns = {c: is_numeric(rows.schema[c]) for c in FEATURES}
+    counts = RULE_COUNTS | {"is_target_account": (10.0, 1)}
+    slope = math.log(2) / RULE_DOUBLING
+    target = settings.target_close_rate
+    prior = (slope, math.log(target / (1 - target)) - slope * RULE_THRESHOLD)
+    model = CloseProbabilityModel.from_points(columns, counts, RULE_LEVELS, prior)
+    X = rows.select(FEATURES)
+    points = model.contributions(X).sum(axis=1) if rows.height else np.zeros(0)
+    y = rows["label"].to_numpy() if rows.height else np.zeros(0)
+    w = rows["weight"].to_numpy() if rows.height else np.zeros(0)
+    if min(int(y.sum()), int((1 - y).sum())) >= RULE_CALIBRATION_ROWS:
+        fitted = LogisticRegression().fit((points / RULE_DOUBLING).reshape(-1, 1), y, w)
+        a, b = float(fitted.coef_[0, 0]) / RULE_DOUBLING, float(fitted.intercept_[0])
+        if a > 0:  # a rule that ranks backwards on this data keeps the prior
+            model.calibration_ = (a, b)
+    factor = settings.threshold_points / RULE_THRESHOLD
+    reference = (
+        np.average(factor * model.contributions(X), axis=0, weights=w)
+        if rows.height
+        else np.zeros(len(FEATURES))
+    )
+    scale = Scale(
+        factor=factor,
+        floor=[0.0] * len(FEATURES),
+        threshold_points=settings.threshold_points,
+        threshold_logit=RULE_THRESHOLD,
+        reference=[float(r) for r in reference],
+    )
+    return Scorer(model, scale)
+
+
+def rule_candidate(
+    training: pl.DataFrame, run_date: dt.date, settings: Settings, short: str
+) -> Candidate:
+    """Tonight's challenger when there is too little history: the points rule, measured on every
+    labelled snapshot row there is (it learnt only its calibration from them)."""
+    days = sorted(training["snapshot"].unique().to_list()) or [run_date]
+    scorer = points_rule(training, settings)
+    metrics: dict[str, Any] = {
+        "rows": training.height,
+        "positives": int(training["label"].sum()) if training.height else 0,
+        "kind_choice": f"points rule: too little history to fit a model ({short})",
+        "fallback": short,
+    }
+    if training.height:
+        points = scorer.points(training)
+        w = training["weight"].to_numpy()
+        sdr_ready = points.sum(axis=1) >= settings.threshold_points
+        y = training["label"].to_numpy()
+        if 0 < y.sum() < y.size:
+            metrics |= evaluate(scorer.probability(training), y, sdr_ready, w)
+        fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
+        metrics["fit_only_ready_share"] = float(
+            np.average(points[:, fit_idx].sum(axis=1) >= settings.threshold_points, weights=w)
+        )
+    a, b = scorer.model.calibration_
+    metrics["threshold_probability"] = float(1 / (1 + np.exp(-(a * RULE_THRESHOLD + b))))
+    artifact = scorer.artifact()
+    sha = hashlib.sha256(artifact.encode()).hexdigest()
+    scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
+    return Candidate(
+        scorer,
+        days,
+        days,
+        training.height,
+        training.height,
+        metrics,
+        points_table(scorer, training),
+        artifact,
+        sha,
+        kind="points_rule",
     )
 
 
@@ -438,7 +558,12 @@ def warnings(candidate: Candidate) -> list[str]:
     """What the on-call data engineer should look at in tonight's model."""
     m = candidate.metrics
     out = []
-    if m["fit_only_ready_share"] > FIT_ONLY_WARNING_SHARE:
+    if m.get("fallback"):
+        out.append(
+            f"too little history to fit a model ({m['fallback']}): a points rule is in use, "
+            "not a model learnt from this warehouse's deals"
+        )
+    if m.get("fit_only_ready_share", 0) > FIT_ONLY_WARNING_SHARE:
         out.append(
             f"{m['fit_only_ready_share']:.1%} of holdout leads reach the SDR-ready threshold on "
             "fit alone (practice: about 5%): profile points may be overweighted"
@@ -490,7 +615,7 @@ def registry_row(
         model_version=candidate.scorer.version,
         trained_for_date=run_date,
         created_at=now,
-        kind=candidate.scorer.model.kind_,
+        kind=candidate.kind,
         status=status,
         status_reason=reason,
         train_start=candidate.train_days[0],
@@ -513,11 +638,14 @@ def registry_row(
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Tonight's challenger and its registry row, and the model that scores tonight."""
+    """Tonight's challenger and its registry row, the model that scores tonight, and the
+    labelled rows tonight's SDR-ready threshold is set on (`threshold.curve`): the holdout, or
+    every labelled row when no model was fitted."""
 
     scorer: Scorer
     candidate: Candidate
     registry: RegistryRow
+    holdout: pl.DataFrame
 
     @property
     def message(self) -> str:
@@ -534,8 +662,12 @@ def train_night(
 ) -> ModelChoice:
     """Fit tonight's challenger on the labelled snapshots; promote it, keep the champion, or reject
     it."""
-    candidate = fit_candidate(training, run_date, settings)
     champion = read_champion(wh, run_date)
+    days = sorted(training["snapshot"].unique().to_list())
+    short = too_little_history(training, *split_snapshots(days, settings.holdout_share), settings)
+    if short:
+        return fallback(training, champion, run_date, settings, short)
+    candidate = fit_candidate(training, run_date, settings)
     holdout = training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
     status, reason = decide(candidate, champion, holdout, settings)
     log = logger()
@@ -548,8 +680,29 @@ def train_night(
     if status == "champion" or champion is None:
         if status == "rejected":
             raise LeadscoreError(f"no model to score with: the first model was rejected ({reason})")
-        return ModelChoice(candidate.scorer, candidate, registry)
-    return ModelChoice(champion, candidate, registry)
+        return ModelChoice(candidate.scorer, candidate, registry, holdout)
+    return ModelChoice(champion, candidate, registry, holdout)
+
+
+def fallback(
+    training: pl.DataFrame,
+    champion: Scorer | None,
+    run_date: dt.date,
+    settings: Settings,
+    short: str,
+) -> ModelChoice:
+    """A night with too little history: no model is fitted; the champion scores if there is one,
+    else the points rule, which becomes the champion until a fitted model beats it."""
+    candidate = rule_candidate(training, run_date, settings, short)
+    why = f"too little history to fit a model ({short})"
+    if champion:
+        status, reason = "challenger", f"{why}: kept champion {champion.version}"
+    else:
+        status, reason = "champion", f"{why}: scored with the points rule"
+    logger().warning("model %s: %s (%s)", candidate.scorer.version, status, reason)
+    end_of_night = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    registry = registry_row(candidate, run_date, status, reason, settings, end_of_night)
+    return ModelChoice(champion or candidate.scorer, candidate, registry, training)
 
 
 def read_champion(wh: Warehouse, run_date: dt.date) -> Scorer | None:

@@ -90,6 +90,24 @@ def data_docs_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         os.environ["LEADSCORE_DATA_DOCS_DIR"] = previous
 
 
+# The tests' demos are small (500-3,000 leads: a few dozen won deals in the training
+# snapshots, below the production minimum of 120): their nights fit a model, as a warehouse with
+# enough history does, unless a test restores the production minimums (tests of the fallback).
+TEST_MINIMUMS = {"LEADSCORE_MIN_WON_DEALS": "5", "LEADSCORE_MIN_TRAINING_LEADS": "50"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def small_demos_fit_a_model() -> Iterator[None]:
+    previous = {name: os.environ.get(name) for name in TEST_MINIMUMS}
+    os.environ.update(TEST_MINIMUMS)
+    yield
+    for name, value in previous.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the whole session (instead of one per flow call)."""

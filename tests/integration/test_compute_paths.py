@@ -26,6 +26,7 @@ COMPARED = {
     "lead_activity_daily": ["lead_id", "activity_date", "event"],
     "activity_rollup_state": ["rolled_through"],
     "drift_daily": ["run_date", "feature"],
+    "threshold_daily": ["run_date"],
 }
 
 

@@ -350,3 +350,72 @@ def test_a_worse_challenger_keeps_the_champion_and_says_why(baseline, monkeypatc
         "message"
     ][0]
     assert "challenger" in message and f"kept champion {champion}" in message
+
+
+PRODUCTION_MINIMUMS = {"LEADSCORE_MIN_WON_DEALS": "120", "LEADSCORE_MIN_TRAINING_LEADS": "1000"}
+
+
+def test_too_little_history_publishes_a_night_scored_by_the_points_rule(warehouse_url, monkeypatch):
+    demo(warehouse_url, leads=800, days=220)  # 17 won deals in its training snapshots
+    for name, value in PRODUCTION_MINIMUMS.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", warehouse_url]) == 0
+
+    run = query(warehouse_url, "select status, message from pipeline_runs").row(0, named=True)
+    assert run["status"] == "succeeded"
+    assert "too little history to fit a model (17 won deals (minimum 120)" in run["message"]
+    assert "scored with the points rule" in run["message"]
+    registry = query(warehouse_url, "select kind, status, metrics from model_registry")
+    assert registry.select("kind", "status").rows() == [("points_rule", "champion")]
+    assert "17 won deals" in json.loads(registry["metrics"][0])["fallback"]
+    scores = query(
+        warehouse_url,
+        "select lead_id, score, fit_score, engagement_score, close_probability, sdr_ready, "
+        "top_reasons from lead_scores order by lead_id",
+    )
+    assert scores.height > 500
+    assert (scores["fit_score"] + scores["engagement_score"] - scores["score"]).abs().max() < 0.11
+    # The rule: 50 of its points (100 of the score) make a lead SDR-ready; profile alone cannot.
+    assert 0 < scores["sdr_ready"].sum() < scores.height / 5
+    assert (scores["fit_score"] < 100).all()
+    assert scores["top_reasons"].is_not_null().all()
+    assert scores["close_probability"].is_between(0, 1).all()
+
+    # In the warehouse the same rule gives the same scores.
+    assert (
+        main(
+            [
+                "run",
+                "--date",
+                DEMO_END.isoformat(),
+                "--url",
+                warehouse_url,
+                "--compute",
+                "warehouse",
+            ]
+        )
+        == 0
+    )
+    again = query(
+        warehouse_url,
+        "select lead_id, score, fit_score, engagement_score, close_probability, sdr_ready, "
+        "top_reasons from lead_scores order by lead_id",
+    )
+    assert again.equals(scores)
+
+
+def test_too_little_history_keeps_the_champion(baseline, monkeypatch):
+    url = baseline()  # its night before DEMO_END fitted the champion (test minimums)
+    champion = query(url, "select model_version from model_registry")["model_version"][0]
+    for name, value in PRODUCTION_MINIMUMS.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--date", DEMO_END.isoformat(), "--url", url]) == 0
+    registry = query(
+        url,
+        f"select kind, status, status_reason from model_registry where model_version <> "
+        f"'{champion}'",
+    ).row(0, named=True)
+    assert (registry["kind"], registry["status"]) == ("points_rule", "challenger")
+    assert registry["status_reason"].startswith("too little history to fit a model")
+    assert registry["status_reason"].endswith(f"kept champion {champion}")
+    assert set(query(url, "select model_version from lead_scores")["model_version"]) == {champion}

@@ -78,6 +78,32 @@ def test_a_stored_model_is_plain_data_and_predicts_the_same():
     assert np.allclose(model.predict_proba(X), again.predict_proba(X))
 
 
+def test_a_points_rule_is_a_scorecard_with_the_given_weights():
+    model = CloseProbabilityModel.from_points(
+        {"demos": True, "title": False, "size": True},
+        counts={"demos": (20.0, 3)},
+        levels={"title": {"vp": 15.0}},
+        calibration=(0.1, -5.0),
+    )
+    X = pl.DataFrame(
+        {"demos": [0, 1, 2, 3, 9, None], "title": ["vp", "cto", None, "vp", "vp", "vp"]}
+    ).with_columns(pl.lit(100.0).alias("size"))
+    points = model.contributions(X)
+    # Counted up to the cap; other titles, missing values and unlisted columns weigh nothing.
+    assert points.tolist() == [
+        [0, 15, 0],
+        [20, 0, 0],
+        [40, 0, 0],
+        [60, 15, 0],
+        [60, 15, 0],
+        [0, 15, 0],
+    ]
+    expected = 1 / (1 + np.exp(-(0.1 * points.sum(axis=1) - 5.0)))
+    assert np.allclose(model.predict_proba(X)[:, 1], expected)
+    again = CloseProbabilityModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert np.array_equal(again.contributions(X), points)
+
+
 def test_single_class_is_refused():
     X, _ = toy(100)
     with pytest.raises(ValueError, match="single class"):

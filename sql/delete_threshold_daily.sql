@@ -1,0 +1,2 @@
+delete from threshold_daily
+where run_date = :run_date
