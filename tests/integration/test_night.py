@@ -118,7 +118,11 @@ def test_night_fills_every_table_and_a_rerun_changes_nothing(baseline):
     assert scores["close_probability"].is_between(0, 1).all()
     assert (scores["score"] >= 0).all()
     ready_share = scores["sdr_ready"].cast(pl.Boolean).mean()
-    assert 0.02 <= ready_share <= 0.15, ready_share
+    # This small demo's reps could take many more leads: the threshold follows their capacity
+    # down, toward 8% close rate, and more leads are SDR-ready than at the model's 12.5%.
+    cut = query(url, f"select close_rate from threshold_daily where run_date = '{DEMO_END}'")
+    assert cut["close_rate"][0] < 0.125
+    assert 0.02 <= ready_share <= 0.25, ready_share
     queue = query(url, "select * from v_sdr_queue")
     assert queue.height == scores["sdr_ready"].cast(pl.Boolean).sum()
     routed = query(url, "select * from lead_routing")
