@@ -180,8 +180,9 @@ def write_html_report(
             f"{night.registry.status_reason if night.registry else m['kind_choice']}."
         ),
         (
-            f"SDR-ready on the holdout close at {m.get('sdr_ready_close_rate', 0):.1%} within "
-            f"{settings.horizon_days} days (target 10-15%)."
+            f"At the model's own threshold ({settings.threshold_points:g} points), holdout leads "
+            f"close at {m.get('sdr_ready_close_rate', 0):.1%} within {settings.horizon_days} days "
+            "(target 10-15%)."
         ),
         *[f"Warning: {w}" for w in watch.warnings],
     ]
@@ -444,7 +445,8 @@ def model_markdown(m: dict[str, Any]) -> list[str]:
             f" {m['top_decile_lift']:.1f}x (captures {m['top_decile_capture']:.0%} of closes)."
         ),
         (
-            f"SDR-ready on the holdout: {m.get('sdr_ready_share', 0):.1%} of leads, closing at"
+            f"At the model's own threshold, on the holdout: {m.get('sdr_ready_share', 0):.1%} of "
+            "leads, closing at"
             f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
             f" {m['fit_only_ready_share']:.1%} (practice: about 5%)."
         ),
