@@ -291,20 +291,13 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
     p_hold = scorer.probability(holdout)
     points = scorer.points(holdout)
     sdr_ready = points.sum(axis=1) >= settings.threshold_points
-    fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
     w_hold = holdout["weight"].to_numpy()
     metrics = evaluate(p_hold, y_hold, sdr_ready, w_hold)
-    metrics["fit_only_ready_share"] = float(
-        np.average(points[:, fit_idx].sum(axis=1) >= settings.threshold_points, weights=w_hold)
-    )
-    metrics["threshold_probability"] = float(
-        1 / (1 + np.exp(-(model.calibration_[0] * scale.threshold_logit + model.calibration_[1])))
-    )
+    metrics["fit_only_ready_share"] = ready_on_fit_alone(points, w_hold, settings)
+    metrics["threshold_probability"] = threshold_probability(scorer)
     metrics["baselines"] = baselines(train, holdout, settings)
     metrics["kind_choice"] = kind_choice(metrics)
-    artifact = scorer.artifact()
-    sha = hashlib.sha256(artifact.encode()).hexdigest()
-    scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
+    artifact, sha = stamp(scorer, run_date)
     return Candidate(
         scorer,
         train_days,
@@ -365,10 +358,9 @@ def points_rule(rows: pl.DataFrame, settings: Settings) -> Scorer:
     target = settings.target_close_rate
     prior = (slope, math.log(target / (1 - target)) - slope * RULE_THRESHOLD)
     model = CloseProbabilityModel.from_points(columns, counts, RULE_LEVELS, prior)
-    X = rows.select(FEATURES)
-    points = model.contributions(X).sum(axis=1) if rows.height else np.zeros(0)
-    y = rows["label"].to_numpy() if rows.height else np.zeros(0)
-    w = rows["weight"].to_numpy() if rows.height else np.zeros(0)
+    contributions = model.contributions(rows.select(FEATURES))
+    points = contributions.sum(axis=1)
+    y, w = rows["label"].to_numpy(), rows["weight"].to_numpy()
     if min(int(y.sum()), int((1 - y).sum())) >= RULE_CALIBRATION_ROWS:
         fitted = LogisticRegression().fit((points / RULE_DOUBLING).reshape(-1, 1), y, w)
         a, b = float(fitted.coef_[0, 0]) / RULE_DOUBLING, float(fitted.intercept_[0])
@@ -376,7 +368,7 @@ def points_rule(rows: pl.DataFrame, settings: Settings) -> Scorer:
             model.calibration_ = (a, b)
     factor = settings.threshold_points / RULE_THRESHOLD
     reference = (
-        np.average(factor * model.contributions(X), axis=0, weights=w)
+        np.average(factor * contributions, axis=0, weights=w)
         if rows.height
         else np.zeros(len(FEATURES))
     )
@@ -410,15 +402,9 @@ def rule_candidate(
         y = training["label"].to_numpy()
         if 0 < y.sum() < y.size:
             metrics |= evaluate(scorer.probability(training), y, sdr_ready, w)
-        fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
-        metrics["fit_only_ready_share"] = float(
-            np.average(points[:, fit_idx].sum(axis=1) >= settings.threshold_points, weights=w)
-        )
-    a, b = scorer.model.calibration_
-    metrics["threshold_probability"] = float(1 / (1 + np.exp(-(a * RULE_THRESHOLD + b))))
-    artifact = scorer.artifact()
-    sha = hashlib.sha256(artifact.encode()).hexdigest()
-    scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
+        metrics["fit_only_ready_share"] = ready_on_fit_alone(points, w, settings)
+    metrics["threshold_probability"] = threshold_probability(scorer)
+    artifact, sha = stamp(scorer, run_date)
     return Candidate(
         scorer,
         days,
@@ -431,6 +417,27 @@ def rule_candidate(
         sha,
         kind="points_rule",
     )
+
+
+def ready_on_fit_alone(points: np.ndarray, weight: np.ndarray, settings: Settings) -> float:
+    """The share of rows (weighted) whose fit points alone reach the SDR-ready threshold."""
+    fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
+    fit = points[:, fit_idx].sum(axis=1)
+    return float(np.average(fit >= settings.threshold_points, weights=weight))
+
+
+def threshold_probability(scorer: Scorer) -> float:
+    """The close probability of a lead that sits exactly at the SDR-ready threshold."""
+    a, b = scorer.model.calibration_
+    return float(1 / (1 + np.exp(-(a * scorer.scale.threshold_logit + b))))
+
+
+def stamp(scorer: Scorer, run_date: dt.date) -> tuple[str, str]:
+    """The scorer's artifact and its SHA-256; names the scorer's version after both."""
+    artifact = scorer.artifact()
+    sha = hashlib.sha256(artifact.encode()).hexdigest()
+    scorer.version = f"{run_date:%Y%m%d}-{sha[:10]}"
+    return artifact, sha
 
 
 def baselines(train: pl.DataFrame, holdout: pl.DataFrame, settings: Settings) -> dict[str, Any]:
