@@ -313,6 +313,11 @@ def created_engagement(scorer: Scorer) -> float:
     return float(score.points_frame(scorer, score.at_creation(row))["engagement_score"][0])
 
 
+def tonight_points(card: ScorecardSql, today: str) -> str:
+    """SELECT of the points of the feature rows of `today`, with what the scores need of them."""
+    return points_select(card, today, ", created_at, lead_age_days")
+
+
 def scores_statement(
     wh: Warehouse,
     scorer: Scorer,
@@ -322,11 +327,13 @@ def scores_statement(
     run_date: dt.date,
     run_id: str,
     threshold_points: float | None = None,
+    points: str | None = None,
 ) -> str:
     """SELECT of the night's lead_scores rows but their team and reasons, from the feature rows
     of work table `today`, the points of work table `week_ago` (`points_select`) and last
     night's SDR-ready episodes in work table `previous` (`previous_scores`), cut at
-    `threshold_points` (default: the model's), as `score.score_night` computes them."""
+    `threshold_points` (default: the model's), as `score.score_night` computes them. `points`:
+    a work table of tonight's points where the caller made one (`tonight_points`)."""
     card = ScorecardSql(wh, scorer.model, scorer.scale)
     lit = wh.sql_float
     weekly = rounded(f"(p.score - w.score) * {lit(1 / VELOCITY_DAYS)}", 2)
@@ -340,8 +347,9 @@ def scores_statement(
         f"case when {ready} and {was_ready} and h.sdr_ready_since is not null "
         f"then h.sdr_ready_since when {ready} then {wh.sql_date(run_date)} end"
     )
+    tonight = f"select * from {points}" if points else tonight_points(card, today)
     return f"""
-with tonight as materialized ({points_select(card, today, ", created_at, lead_age_days")}),
+with tonight as materialized ({tonight}),
 p as materialized (
     select tonight.*,
         {rounded(f"fit_score + {lit(created_engagement(scorer))}", 1)} as created_score
@@ -561,13 +569,19 @@ def score_night(night: NightSql, model: ModelChoice, settings: Settings, run_id:
         wh, "work_points_week", points_select(card, "work_week", ", account_id"), ["lead_id"]
     )
     previous_scores(wh, day, "work_previous")
-    tonight = points_select(card, "work_today")
+    # Tonight's points, once: for the demand at each threshold and for the scores.
+    replace_table(wh, "work_points_today", tonight_points(card, "work_today"), ["lead_id"])
     cut = score.night_threshold(
         wh,
         model,
         settings,
         day,
-        lambda at: threshold.demand_sql(wh, tonight, "select * from work_points_week", at),
+        lambda at: threshold.demand_sql(
+            wh,
+            "select lead_id, score from work_points_today",
+            "select lead_id, score from work_points_week",
+            at,
+        ),
     )
     replace_table(
         wh,
@@ -581,6 +595,7 @@ def score_night(night: NightSql, model: ModelChoice, settings: Settings, run_id:
             day,
             run_id,
             cut.threshold_points,
+            "work_points_today",
         ),
         ["lead_id"],
     )
