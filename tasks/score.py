@@ -153,9 +153,8 @@ def night_threshold(
     """Tonight's SDR-ready threshold for the scoring model: its curve on tonight's holdout, the
     SDRs' capacity, and the `demand` at each threshold of the curve (counted where the scores
     are)."""
-    holdout = model.holdout
-    held = points_frame(model.scorer, holdout)["score"].to_numpy() if holdout.height else None
-    found = threshold.curve(held, holdout, settings) if held is not None else None
+    held = points_frame(model.scorer, model.holdout)["score"].to_numpy()
+    found = threshold.curve(held, model.holdout, settings)
     cut = threshold.choose(
         model.scorer,
         found,
@@ -187,22 +186,21 @@ def score_night(
     previous: pl.DataFrame,
     run_date: dt.date,
     run_id: str,
-    threshold: float | None = None,
+    threshold_points: float | None = None,
     points: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """The night's lead_scores rows, but their team.
 
     `today` / `week_ago`: feature rows as of the run date and VELOCITY_DAYS before.
     `previous`: yesterday's lead_score_history rows (lead_id, sdr_ready, sdr_ready_since).
-    `threshold`: tonight's SDR-ready score (default: the model's). `points`: `night_points` of
-    `today` and `week_ago`, where the caller has them already.
+    `threshold_points`: tonight's SDR-ready score (default: the model's). `points`:
+    `night_points` of `today` and `week_ago`, where the caller has them already.
     """
     pts, then = points or night_points(scorer, today, week_ago)
     pts = pts.with_columns(today["lead_age_days"].alias("lead_age_days"))
     then = then.select("lead_id", "score")
     created = points_frame(scorer, at_creation(today))
-    if threshold is None:
-        threshold = scorer.scale.threshold_points
+    cut = scorer.scale.threshold_points if threshold_points is None else threshold_points
     prev = previous.select(
         "lead_id", pl.col("sdr_ready").alias("was_ready"), pl.col("sdr_ready_since").alias("since")
     )
@@ -211,7 +209,7 @@ def score_night(
         pts.join(velocity(pts, then, created), on="lead_id", how="left")
         .with_columns(
             pl.Series("close_probability", np.round(scorer.probability(today), 6)),
-            (pl.col("score") >= threshold).alias("sdr_ready"),
+            (pl.col("score") >= cut).alias("sdr_ready"),
         )
         .join(prev, on="lead_id", how="left")
         .join(created_day, on="lead_id", how="left")

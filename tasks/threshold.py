@@ -232,6 +232,8 @@ def demand_local(
 ) -> Demand:
     """`Demand` at each of `thresholds`: `tonight` and `week_ago` are (lead_id, score) of
     tonight's scores and of a week before; `routed`: the lead_ids ever routed."""
+    if not thresholds:
+        return Demand([], [])
     before = week_ago.select("lead_id", pl.col("score").alias("before"))
     joined = (
         tonight.select("lead_id", "score")
@@ -242,7 +244,7 @@ def demand_local(
         *[_new(t).sum().alias(f"n{i}") for i, t in enumerate(thresholds)],
         *[_waiting(t).sum().alias(f"w{i}") for i, t in enumerate(thresholds)],
     )
-    row = [int(n or 0) for n in counts.row(0)] if thresholds else []
+    row = [int(n or 0) for n in counts.row(0)]
     return Demand(row[: len(thresholds)], row[len(thresholds) :])
 
 
