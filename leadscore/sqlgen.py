@@ -351,12 +351,33 @@ class ScorecardSql:
         ]
         return f"(case {' '.join(parts)} else {lit(values[len(levels)])} end)"
 
+    def _linear(self, spec: dict, scale: float, column: str) -> str:
+        """`scale` times the column's linear term (`CloseProbabilityModel` numeric "linear" or
+        "both"): slope * (value clipped to its range - centre), 0 where the value is missing."""
+        line = spec.get("linear")
+        if not line or line["slope"] == 0:
+            return ""
+        lit = self.wh.sql_float
+        clipped = (
+            f"(case when {column} < {lit(line['low'])} then {lit(line['low'])}"
+            f" when {column} > {lit(line['high'])} then {lit(line['high'])} else {column} end)"
+        )
+        return (
+            f" + (case when {column} is null then 0.0 else"
+            f" {lit(scale * line['slope'])} * ({clipped} - {lit(line['center'])}) end)"
+        )
+
     def points(self, name: str, alias: str = "row") -> str:
-        """The points feature `name` gives: factor * (bin weight - the feature's lowest)."""
+        """The points feature `name` gives: factor * (its contribution - the feature's lowest)."""
         j = [b["name"] for b in self.model.bins_].index(name)
         spec, floor = self.model.bins_[j], self.scale.floor[j]
         values = [self.scale.factor * (float(w) - floor) for w in self.model.weights_[j]]
-        return self._case(spec, values, f"{alias}.{name}")
+        column = f"{alias}.{name}"
+        return self._with_linear(self._case(spec, values, column), spec, self.scale.factor, column)
+
+    def _with_linear(self, case: str, spec: dict, scale: float, column: str) -> str:
+        linear = self._linear(spec, scale, column)
+        return f"({case}{linear})" if linear else case
 
     def bin_index(self, name: str, alias: str = "row") -> str:
         """The bin of feature `name` a row falls in: an index into the bin's `labels`, as
@@ -370,13 +391,14 @@ class ScorecardSql:
         j = [b["name"] for b in self.model.bins_].index(name)
         spec, floor, ref = self.model.bins_[j], self.scale.floor[j], self.scale.reference[j]
         values = [self.scale.factor * (float(w) - floor) - ref for w in self.model.weights_[j]]
-        return self._case(spec, values, f"{alias}.{name}")
+        column = f"{alias}.{name}"
+        return self._with_linear(self._case(spec, values, column), spec, self.scale.factor, column)
 
     def weight(self, name: str, alias: str = "row") -> str:
         j = [b["name"] for b in self.model.bins_].index(name)
-        return self._case(
-            self.model.bins_[j], [float(w) for w in self.model.weights_[j]], f"{alias}.{name}"
-        )
+        spec, column = self.model.bins_[j], f"{alias}.{name}"
+        case = self._case(spec, [float(w) for w in self.model.weights_[j]], column)
+        return self._with_linear(case, spec, 1.0, column)
 
     def fit_points(self, alias: str = "row") -> str:
         """The sum of the fit features' points, before rounding (round it on its column: the

@@ -16,6 +16,7 @@ final model is one base model plus one monotone map, and scores keep their order
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 MISSING = "(missing)"
 OTHER = "(other)"
-FORMAT_VERSION = 1
+# 2: numeric columns may carry a linear term ("linear" in their bin spec). Format 1 still loads.
+FORMAT_VERSION = 2
+NUMERIC_MODES = ("bins", "linear", "both")
+# A linear term is fitted on its column clipped to these quantiles (outliers do not tilt it), and
+# extrapolates beyond them by at most the width between them: far enough to follow a drift, not
+# so far that one absurd value outweighs every other column.
+LINEAR_QUANTILES = (0.005, 0.995)
+# What fit() chooses among when left to the data, and what it keeps unless the data say otherwise.
+C_GRID = (0.03, 0.3, 3.0)
+DEFAULT_NUMERIC, DEFAULT_C = "both", 0.3
 
 
 def to_polars(X: Any) -> pl.DataFrame:
@@ -72,28 +83,43 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    kind : "scorecard", "boosting", or "auto": the scorecard unless boosting's log loss on an
-        internal 25% validation split is lower by more than ``auto_margin`` (relative).
+    kind : "scorecard", "boosting", or "auto": the scorecard unless boosting's validation log
+        loss is lower by more than ``auto_margin`` (relative).
+    numeric : how numeric columns enter the scorecard: "bins" (a weight per quantile bin),
+        "linear" (a weight for the lowest value, often zero events, and a slope), "both" (bins
+        plus a slope, so the effect extrapolates past the bins), or "auto": chosen on validation.
+        A slope is fitted on the column clipped to its 0.5%-99.5% quantiles and extrapolates by
+        at most their distance beyond them (never below 0 for a column that is never negative).
     max_bins : bins per numeric column (scorecard).
-    C : inverse L2 strength of the scorecard's logistic regression.
+    C : inverse L2 strength of the scorecard's logistic regression, or "auto": chosen on
+        validation among ``C_GRID``.
     min_level_share : text values rarer than this share of rows are pooled into "(other)".
     monotone : {column: +1 or -1}; the column's effect never falls (+1) or rises (-1) with it.
     calibration_folds : folds for the out-of-fold logits the calibration is fitted on.
     random_state : seed for the folds and the boosting.
+    selection_folds : validation folds for the choices left to the data (see ``_choose``).
+    max_selection_rows : the choices are made on at most this many rows (a random sample).
+
+    ``fit(X, y, time=...)`` validates every choice forward in time; without ``time`` on random
+    folds. ``choice_`` records the candidates' validation log loss and what was chosen.
     """
 
     def __init__(
         self,
         kind: str = "auto",
+        numeric: str = "auto",
         max_bins: int = 12,
-        C: float = 0.3,
+        C: float | str = "auto",
         min_level_share: float = 0.002,
         monotone: dict[str, int] | None = None,
         calibration_folds: int = 3,
         random_state: int = 0,
         auto_margin: float = 0.01,
+        selection_folds: int = 3,
+        max_selection_rows: int = 100_000,
     ):
         self.kind = kind
+        self.numeric = numeric
         self.auto_margin = auto_margin
         self.max_bins = max_bins
         self.C = C
@@ -101,10 +127,19 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         self.monotone = monotone
         self.calibration_folds = calibration_folds
         self.random_state = random_state
+        self.selection_folds = selection_folds
+        self.max_selection_rows = max_selection_rows
 
     # ---- fitting
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CloseProbabilityModel:
-        """Fit on rows `X` and two-class labels `y` (the second of the sorted classes closes)."""
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, time: Any = None
+    ) -> CloseProbabilityModel:
+        """Fit on rows `X` and two-class labels `y` (the second of the sorted classes closes).
+
+        `time`: when each row was observed (dates, numbers: anything that sorts), if known. The
+        choices the model makes from the data are then validated forward in time, never on
+        a random split.
+        """
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -138,8 +173,12 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
             raise ValueError("sample weights are zero for every row of a class: cannot learn")
         if self.kind not in {"scorecard", "boosting", "auto"}:
             raise ValueError(f"kind must be 'scorecard', 'boosting' or 'auto', not {self.kind!r}")
-        self.kind_ = self.kind if self.kind != "auto" else self._choose_kind(frame, target, weight)
+        if self.numeric not in (*NUMERIC_MODES, "auto"):
+            raise ValueError(
+                f"numeric must be one of {', '.join(NUMERIC_MODES)} or 'auto', not {self.numeric!r}"
+            )
         self.classes_ = classes
+        self._choose(frame, target, weight, time)
 
         # Out-of-fold logits for the calibration map; the folds never see their own rows.
         folds = StratifiedKFold(
@@ -147,64 +186,138 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         )
         oof = np.zeros_like(target)
         for train_idx, test_idx in folds.split(np.zeros(target.size), target):
-            part = (
-                clone(self)
-                .set_params(kind=self.kind_)
-                ._fit_base(frame[train_idx], target[train_idx], weight[train_idx])
-            )
+            part = self._settled()._fit_base(frame[train_idx], target[train_idx], weight[train_idx])
             oof[test_idx] = part._logit(frame[test_idx])
         calibrator = LogisticRegression(C=1e6).fit(oof.reshape(-1, 1), target, sample_weight=weight)
         self.calibration_ = (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0]))
         self._fit_base(frame, target, weight)
         return self
 
-    def _choose_kind(self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray) -> str:
-        """Scorecard unless boosting is clearly better on held-out rows (exact points are worth a
-        lot)."""
-        from sklearn.metrics import log_loss
-        from sklearn.model_selection import train_test_split
+    def _settled(self, **choice: Any) -> CloseProbabilityModel:
+        """An unfitted copy with every choice made (the ones made so far, or `choice`)."""
+        made = {"kind": self.kind_, "numeric": self.numeric_, "C": self.C_}
+        return clone(self).set_params(**{**made, **choice})
 
-        train, valid = train_test_split(
-            np.arange(y.size), test_size=0.25, stratify=y, random_state=self.random_state
+    def _choose(self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray, time: Any) -> None:
+        """Make the choices left to the data (numeric terms, C, kind) on validation folds.
+
+        With `time`, the folds run forward: each validates on a later block of time than the
+        rows it was fitted on, as the model will be used. Without it, they are random
+        (stratified). A candidate replaces the default (numeric "both", C 0.3) only when its
+        validation log loss is lower by more than the standard error of the difference over the
+        folds: folds that cannot tell candidates apart leave the default, which extrapolates.
+        The scorecards are compared by their logistic regressions' own probabilities (a
+        logistic regression is calibrated on its training rows); boosting is not, so the kind
+        ("auto") is chosen apart, by `_choose_kind`.
+        """
+        numerics = NUMERIC_MODES if self.numeric == "auto" else (self.numeric,)
+        Cs = C_GRID if self.C == "auto" else (float(self.C),)
+        default = (
+            DEFAULT_NUMERIC if DEFAULT_NUMERIC in numerics else numerics[0],
+            DEFAULT_C if DEFAULT_C in Cs else Cs[0],
         )
+        self.kind_ = "scorecard" if self.kind == "auto" else self.kind
+        self.numeric_, self.C_ = default
+        self.choice_ = {"folds": "none", "candidates": {}}
+        candidates = [(n, c) for n in numerics for c in Cs]
+        if (len(candidates) > 1 or self.kind == "auto") and y.size > self.max_selection_rows:
+            # The choices are made on a random sample of the rows (in their order): their cost
+            # stays bounded however many rows the model is fitted on.
+            keep = np.sort(
+                np.random.default_rng(self.random_state).choice(
+                    y.size, self.max_selection_rows, replace=False
+                )
+            )
+            frame, y, weight = frame[keep], y[keep], weight[keep]
+            time = None if time is None else pl.Series("time", time)[keep]
+        if self.kind != "boosting" and len(candidates) > 1:
+            self._choose_scorecard(frame, y, weight, time, candidates, default)
+        if self.kind == "auto":
+            self._choose_kind(frame, y, weight, time)
+        self.choice_["chosen"] = (
+            "boosting"
+            if self.kind_ == "boosting"
+            else f"scorecard numeric={self.numeric_} C={self.C_:g}"
+        )
+
+    def _choose_scorecard(
+        self,
+        frame: pl.DataFrame,
+        y: np.ndarray,
+        weight: np.ndarray,
+        time: Any,
+        candidates: list[tuple[str, float]],
+        default: tuple[str, float],
+    ) -> None:
+        folds = list(_validation_folds(y, time, self.selection_folds, self.random_state))
+        if not folds:
+            self.choice_["folds"] = "none (too few rows or times to validate)"
+            return
+        self.choice_["folds"] = "forward in time" if time is not None else "random"
+
+        def losses(numeric: str, C: float) -> np.ndarray:
+            out = []
+            for train_idx, valid_idx in folds:
+                part = self._settled(kind="scorecard", numeric=numeric, C=C)._fit_base(
+                    frame[train_idx], y[train_idx], weight[train_idx]
+                )
+                p = 1.0 / (1.0 + np.exp(-part._logit(frame[valid_idx])))
+                out.append(
+                    log_loss(y[valid_idx], p, labels=[0, 1], sample_weight=weight[valid_idx])
+                )
+            return np.asarray(out)
+
+        table = {c: losses(*c) for c in candidates}
+        best = min(candidates, key=lambda c: table[c].mean())
+        diff = table[best] - table[default]
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+        if diff.mean() < -se:
+            self.numeric_, self.C_ = best
+        self.choice_["candidates"] = {
+            f"scorecard numeric={n} C={c:g}": float(v.mean()) for (n, c), v in table.items()
+        }
+
+    def _choose_kind(
+        self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray, time: Any
+    ) -> None:
+        """Scorecard unless boosting is clearly better (by ``auto_margin`` of log loss, relative:
+        exact points are worth a lot). Both are fitted whole, calibration included, on 75% of the
+        rows and measured on the rest: the latest quarter in time when `time` is given, else a
+        stratified random quarter."""
+        if time is not None:
+            order = pl.Series("time", time).rank("dense").to_numpy()
+            cut = np.quantile(order, 0.75)
+            train, valid = np.flatnonzero(order <= cut), np.flatnonzero(order > cut)
+        else:
+            train, valid = train_test_split(
+                np.arange(y.size), test_size=0.25, stratify=y, random_state=self.random_state
+            )
+        if min(np.unique(y[train]).size, np.unique(y[valid]).size) < 2:
+            self.choice_["kind"] = "scorecard: too few rows of each class to compare kinds"
+            return
         losses = {}
         for kind in ("scorecard", "boosting"):
-            model = clone(self).set_params(kind=kind).fit(frame[train], y[train], weight[train])
-            losses[kind] = log_loss(
-                y[valid], model.predict_proba(frame[valid])[:, 1], sample_weight=weight[valid]
-            )
-        self.kind_losses_ = losses
-        return (
-            "boosting"
-            if losses["boosting"] < losses["scorecard"] * (1 - self.auto_margin)
-            else "scorecard"
-        )
+            model = self._settled(kind=kind).fit(frame[train], y[train], weight[train])
+            p = model.predict_proba(frame[valid])[:, 1]
+            losses[kind] = log_loss(y[valid], p, labels=[0, 1], sample_weight=weight[valid])
+        self.choice_["kind_losses"] = losses
+        if losses["boosting"] < losses["scorecard"] * (1 - self.auto_margin):
+            self.kind_ = "boosting"
 
     def _fit_base(
         self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray
     ) -> CloseProbabilityModel:
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
         self.n_features_in_ = len(frame.columns)
-        self.kind_ = self.kind if self.kind != "auto" else getattr(self, "kind_", "scorecard")
+        # A copy made by `_settled` has its choices as parameters; the model itself, once
+        # `_choose` has made them, as attributes.
+        for name in ("kind", "numeric", "C"):
+            if getattr(self, name) != "auto":
+                setattr(self, f"{name}_", getattr(self, name))
+            elif not hasattr(self, f"{name}_"):
+                raise ValueError(f"{name} is still 'auto': fit() chooses it before fitting")
         if self.kind_ == "scorecard":
-            self.bins_ = [
-                _fit_bins(frame[c], self.max_bins, self.min_level_share) for c in frame.columns
-            ]
-            design = self._design(frame)
-            lr = LogisticRegression(C=self.C, max_iter=2000)
-            lr.fit(design, y, sample_weight=weight)
-            coef = lr.coef_.ravel()
-            self.weights_ = []
-            for spec, (start, stop) in zip(self.bins_, self._slices(), strict=True):
-                w = coef[start:stop].copy()
-                direction = (self.monotone or {}).get(spec["name"], 0)
-                if direction and spec["kind"] == "numeric":
-                    counts = np.asarray(
-                        design[:, start:stop].multiply(weight[:, None]).sum(axis=0)
-                    ).ravel()
-                    w = _monotone_weights(w, counts, direction)
-                self.weights_.append(w)
-            self.intercept_ = float(lr.intercept_[0])
+            self._fit_scorecard(frame, y, weight)
         else:
             self.encoders_ = _fit_categories(frame, self.min_level_share)
             cst = [
@@ -223,6 +336,68 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
             )
             self.booster_.fit(self._boost_matrix(frame), y, sample_weight=weight)
         return self
+
+    def _fit_scorecard(self, frame: pl.DataFrame, y: np.ndarray, weight: np.ndarray) -> None:
+        """One logistic regression over every column's bins (and, for numbers, a linear term);
+        then the declared monotone columns are made so."""
+        numeric = self.numeric_
+        max_bins = 0 if numeric == "linear" else self.max_bins
+        self.bins_ = [_fit_bins(frame[c], max_bins, self.min_level_share) for c in frame.columns]
+        if numeric != "bins":
+            for spec in self.bins_:
+                numeric_column = spec["kind"] == "numeric"
+                line = _fit_linear(frame[spec["name"]], weight) if numeric_column else None
+                if line is not None:
+                    spec["linear"] = line
+        monotone = self.monotone or {}
+        while True:
+            design = self._design(frame)
+            lr = LogisticRegression(C=self.C_, max_iter=2000)
+            lr.fit(design, y, sample_weight=weight)
+            coef = lr.coef_.ravel()
+            bins_end = sum(len(spec["labels"]) for spec in self.bins_)
+            slopes = self._linear_specs()
+            # A linear term against a column's declared direction is dropped, and the rest refitted.
+            wrong = [
+                spec
+                for k, spec in enumerate(slopes)
+                if monotone.get(spec["name"], 0) * coef[bins_end + k] < 0
+            ]
+            if not wrong:
+                break
+            for spec in wrong:
+                del spec["linear"]
+        for k, spec in enumerate(slopes):
+            spec["linear"]["slope"] = float(coef[bins_end + k]) / spec["linear"]["scale"]
+        self.weights_ = []
+        for spec, (start, stop) in zip(self.bins_, self._slices(), strict=True):
+            w = coef[start:stop].copy()
+            direction = monotone.get(spec["name"], 0)
+            if direction and spec["kind"] == "numeric":
+                counts = np.asarray(
+                    design[:, start:stop].multiply(weight[:, None]).sum(axis=0)
+                ).ravel()
+                w = _monotone_weights(w, counts, direction)
+            self.weights_.append(w)
+        self.intercept_ = float(lr.intercept_[0])
+
+    def _linear_specs(self) -> list[dict[str, Any]]:
+        return [spec for spec in self.bins_ if "linear" in spec]
+
+    def contribution_range(self) -> list[tuple[float, float]]:
+        """The lowest and highest contribution each column can make (scorecard)."""
+        out = []
+        for spec, w in zip(self.bins_, self.weights_, strict=True):
+            low, high = float(np.min(w)), float(np.max(w))
+            line = spec.get("linear")
+            if line:
+                ends = [line["slope"] * (line[end] - line["center"]) for end in ("low", "high")]
+                # Missing values (the last bin) take no linear term.
+                ordered = w[:-1]
+                low = min(float(w[-1]), float(np.min(ordered)) + min(ends))
+                high = max(float(w[-1]), float(np.max(ordered)) + max(ends))
+            out.append((low, high))
+        return out
 
     # ---- prediction
     def decision_function(self, X: Any) -> np.ndarray:
@@ -276,6 +451,8 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         out = np.empty((frame.height, len(self.bins_)))
         for j, (spec, w) in enumerate(zip(self.bins_, self.weights_, strict=True)):
             out[:, j] = w[_bin_index(frame[spec["name"]], spec)]
+            if "linear" in spec:
+                out[:, j] += spec["linear"]["slope"] * _linear_value(frame[spec["name"]], spec)
         return out
 
     def bin_indices(self, X: Any) -> dict[str, np.ndarray]:
@@ -307,7 +484,18 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
             offset += len(spec["labels"])
         indices = np.column_stack(cols).ravel()
         indptr = np.arange(0, n * len(cols) + 1, len(cols))
-        return sparse.csr_matrix((np.ones(indices.size), indices, indptr), shape=(n, offset))
+        onehot = sparse.csr_matrix((np.ones(indices.size), indices, indptr), shape=(n, offset))
+        lines = self._linear_specs()
+        if not lines:
+            return onehot
+        # Linear terms enter standardized, so one C regularizes them as it does the bins.
+        dense = np.column_stack(
+            [
+                _linear_value(frame[spec["name"]], spec, fitting=True) / spec["linear"]["scale"]
+                for spec in lines
+            ]
+        )
+        return sparse.hstack([onehot, sparse.csr_matrix(dense)], format="csr")
 
     def _boost_matrix(self, frame: pl.DataFrame) -> np.ndarray:
         columns = []
@@ -388,7 +576,7 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CloseProbabilityModel:
-        if data.get("format") != FORMAT_VERSION:
+        if data.get("format") not in (1, FORMAT_VERSION):
             raise ValueError(f"unknown model format {data.get('format')!r}")
         model = cls(**data["params"])
         model.bins_ = data["bins"]
@@ -426,6 +614,82 @@ def _fit_bins(column: pl.Series, max_bins: int, min_share: float) -> dict[str, A
     floor = max(10, int(min_share * column.len()))
     kept = sorted(v for v, n in counts.iter_rows() if n >= floor)
     return {"name": name, "kind": "categorical", "levels": kept, "labels": [*kept, OTHER, MISSING]}
+
+
+def _validation_folds(
+    y: np.ndarray, time: Any, folds: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, validation rows) pairs. With `time`: forward chaining over `folds` + 1 blocks
+    of consecutive times (a time is never split between blocks), each block validated on a model
+    of every earlier one; a pair whose rows hold one class only is skipped. Without: stratified
+    random folds."""
+    if time is None:
+        if np.bincount(y.astype(int), minlength=2).min() < folds:
+            return
+        yield from StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+            np.zeros(y.size), y
+        )
+        return
+    times = pl.Series("time", time)
+    if times.len() != y.size:
+        raise ValueError(f"time has {times.len()} values but y has {y.size}")
+    if times.null_count():
+        raise ValueError("time has missing values: every row needs one to order the folds")
+    rank = times.rank("dense").to_numpy() - 1
+    distinct = int(rank.max()) + 1
+    if distinct < 2:
+        return
+    # Each block ends where the cumulative row count passes its share of the rows.
+    per_time = np.bincount(rank)
+    cumulative = np.cumsum(per_time) / y.size
+    blocks = np.minimum(
+        np.searchsorted(np.linspace(0, 1, folds + 2)[1:-1], cumulative, side="left"), folds
+    )
+    block_of_row = blocks[rank]
+    for b in range(1, int(block_of_row.max()) + 1):
+        fit_rows = np.flatnonzero(block_of_row < b)
+        valid_rows = np.flatnonzero(block_of_row == b)
+        if min(np.unique(y[fit_rows]).size, np.unique(y[valid_rows]).size) < 2:
+            continue
+        yield fit_rows, valid_rows
+
+
+def _fit_linear(column: pl.Series, weight: np.ndarray) -> dict[str, float] | None:
+    """Where a numeric column's linear term is centred, its scale, and the range it extrapolates
+    over; None for a column without spread."""
+    values = column.cast(pl.Float64).to_numpy()
+    present = ~np.isnan(values)
+    if present.sum() < 2:
+        return None
+    x, w = values[present], weight[present]
+    q_low, q_high = (float(q) for q in np.quantile(x, LINEAR_QUANTILES))
+    clipped = np.clip(x, q_low, q_high)
+    center = float(np.average(clipped, weights=w)) if w.sum() > 0 else float(clipped.mean())
+    scale = float(np.sqrt(np.average((clipped - center) ** 2, weights=w))) if w.sum() > 0 else 0.0
+    if not scale > 1e-12:
+        return None
+    span = q_high - q_low
+    low = q_low - span
+    if x.min() >= 0:
+        low = max(low, 0.0)  # a count stays a count
+    return {
+        "center": center,
+        "scale": scale,
+        "q_low": q_low,
+        "q_high": q_high,
+        "low": low,
+        "high": q_high + span,
+        "slope": 0.0,
+    }
+
+
+def _linear_value(column: pl.Series, spec: dict[str, Any], fitting: bool = False) -> np.ndarray:
+    """The column's value less its centre, clipped to the range its linear term covers; 0 where
+    missing (a missing value is its bin's alone)."""
+    line = spec["linear"]
+    low, high = (line["q_low"], line["q_high"]) if fitting else (line["low"], line["high"])
+    values = column.cast(pl.Float64).to_numpy()
+    return np.where(np.isnan(values), 0.0, np.clip(values, low, high) - line["center"])
 
 
 def _numeric_labels(edges: list[float], values: np.ndarray) -> list[str]:

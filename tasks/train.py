@@ -118,7 +118,7 @@ def fit_scale(model: CloseProbabilityModel, holdout: pl.DataFrame, settings: Set
     The threshold is the lowest base logit at which holdout leads at or above it close at the
     target rate within the horizon.
     """
-    floor = [float(np.min(w)) for w in model.weights_]
+    floor = [low for low, _ in model.contribution_range()]
     base_min = model.intercept_ + sum(floor)
     X = holdout.select(FEATURES)
     logit = model.intercept_ + model.contributions(X).sum(axis=1)
@@ -284,7 +284,9 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
         )
     y_train, w_train = train["label"].to_numpy(), train["weight"].to_numpy()
     model = CloseProbabilityModel(kind="scorecard", monotone=MONOTONE, random_state=settings.seed)
-    model.fit(train.select(FEATURES), y_train, sample_weight=w_train)
+    # Every choice the estimator makes (numeric terms, regularization) is validated forward in
+    # time, snapshot after snapshot, as the holdout is.
+    model.fit(train.select(FEATURES), y_train, sample_weight=w_train, time=train["snapshot"])
     scale = fit_scale(model, holdout, settings)
     scorer = Scorer(model, scale)
     y_hold = holdout["label"].to_numpy()
@@ -297,6 +299,7 @@ def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> 
     metrics["threshold_probability"] = threshold_probability(scorer)
     metrics["baselines"] = baselines(train, holdout, settings)
     metrics["kind_choice"] = kind_choice(metrics)
+    metrics["estimator_choice"] = model.choice_
     artifact, sha = stamp(scorer, run_date)
     return Candidate(
         scorer,
@@ -462,7 +465,7 @@ def baselines(train: pl.DataFrame, holdout: pl.DataFrame, settings: Settings) ->
         }
     }
     fit_only = CloseProbabilityModel(kind="scorecard", random_state=settings.seed).fit(
-        train.select(FIT_FEATURES), y, sample_weight=w
+        train.select(FIT_FEATURES), y, sample_weight=w, time=train["snapshot"]
     )
     p_fit = fit_only.predict_proba(holdout.select(FIT_FEATURES))[:, 1]
     out["fit_only"] = {
@@ -498,26 +501,45 @@ def points_table(scorer: Scorer, holdout: pl.DataFrame) -> list[dict[str, Any]]:
     model, scale = scorer.model, scorer.scale
     base_logit = scale.threshold_logit
     a, b = model.calibration_
-    rows = []
-    counts = model.bin_labels(holdout.select(FEATURES))
-    for spec, w, floor in zip(model.bins_, model.weights_, scale.floor, strict=True):
-        seen = pl.Series(counts[spec["name"]]).value_counts()
-        share = dict(zip(seen[:, 0].to_list(), seen[:, 1].to_list(), strict=True))
-        for label, weight in zip(spec["labels"], w, strict=True):
-            # Lift at the threshold: how far this bin moves a lead that sits at the threshold.
-            p_floor = 1 / (1 + np.exp(-(a * (base_logit - (weight - floor)) + b)))
-            p_here = 1 / (1 + np.exp(-(a * base_logit + b)))
-            lift = float(p_here - p_floor)
+    rows: list[dict[str, Any]] = []
+
+    def row(feature: str, value: str, above_floor: float, seen: int) -> dict[str, Any]:
+        # Lift at the threshold: how far this bin moves a lead that sits at the threshold.
+        p_floor = 1 / (1 + np.exp(-(a * (base_logit - above_floor) + b)))
+        p_here = 1 / (1 + np.exp(-(a * base_logit + b)))
+        lift = float(p_here - p_floor)
+        return {
+            "feature": feature,
+            "group": "fit" if feature in FIT_FEATURES else "engagement",
+            "value": value,
+            "points": round(float(scale.factor * above_floor), 1),
+            "lift_pp": round(100 * lift, 2),
+            "worth_scoring": bool(abs(lift) >= 0.05),
+            "holdout_rows": seen,
+        }
+
+    X = holdout.select(FEATURES)
+    index = model.bin_indices(X)
+    contributions = model.contributions(X)
+    for j, (spec, w, floor) in enumerate(
+        zip(model.bins_, model.weights_, scale.floor, strict=True)
+    ):
+        line = spec.get("linear")
+        at = index[spec["name"]]
+        share = np.bincount(at, minlength=len(spec["labels"]))
+        for k, (label, weight) in enumerate(zip(spec["labels"], w, strict=True)):
+            if line and share[k]:
+                # With a linear term a bin's points vary within it: say them at its average lead.
+                weight = float(contributions[at == k, j].mean())
+            rows.append(row(spec["name"], label, weight - floor, int(share[k])))
+        if line:
             rows.append(
-                {
-                    "feature": spec["name"],
-                    "group": "fit" if spec["name"] in FIT_FEATURES else "engagement",
-                    "value": label,
-                    "points": round(float(scale.factor * (weight - floor)), 1),
-                    "lift_pp": round(100 * lift, 2),
-                    "worth_scoring": bool(abs(lift) >= 0.05),
-                    "holdout_rows": int(share.get(label, 0)),
-                }
+                row(
+                    spec["name"],
+                    f"each 1 more (from {line['low']:g} to {line['high']:g})",
+                    line["slope"],
+                    int(share[:-1].sum()),
+                )
             )
     return rows
 

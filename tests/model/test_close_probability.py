@@ -121,3 +121,68 @@ def test_x_education_holdout_quality():
     p = model.predict_proba(X[test])[:, 1]
     assert roc_auc_score(y[test], p) >= 0.92
     assert ece(p, y[test]) <= 0.03
+
+
+def drifting(n: int, low: float, high: float, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(low, high, size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * x - 2)))).astype(int)
+    return pl.DataFrame({"x": x}), y
+
+
+def test_a_linear_term_extrapolates_where_bins_cannot():
+    X, y = drifting(4000, 0, 1, 0)
+    later, y_later = drifting(4000, 1, 3, 1)  # every later value is beyond the training range
+    auc = {}
+    for numeric in ("bins", "linear", "both"):
+        model = CloseProbabilityModel(kind="scorecard", numeric=numeric, C=0.3).fit(X, y)
+        auc[numeric] = roc_auc_score(y_later, model.predict_proba(later)[:, 1])
+    assert auc["bins"] == pytest.approx(0.5, abs=0.01)  # one top bin: no order among them
+    assert auc["linear"] > 0.6 and auc["both"] > 0.6
+
+
+def test_points_never_fall_below_the_floor_nor_against_a_declared_direction():
+    X, y = drifting(4000, 0, 1, 0)
+    model = CloseProbabilityModel(kind="scorecard", numeric="both", C=0.3, monotone={"x": 1}).fit(
+        X, y
+    )
+    grid = pl.DataFrame({"x": np.linspace(-5, 10, 301)})  # far outside the training range
+    contribution = model.contributions(grid)[:, 0]
+    low, high = model.contribution_range()[0]
+    assert np.all(np.diff(contribution) >= -1e-12)
+    assert low - 1e-9 <= contribution.min() and contribution.max() <= high + 1e-9
+    assert model.bins_[0]["linear"]["slope"] > 0
+
+
+def test_a_slope_against_the_declared_direction_is_dropped():
+    X, y = drifting(4000, 0, 1, 0)
+    model = CloseProbabilityModel(
+        kind="scorecard", numeric="linear", C=0.3, monotone={"x": -1}
+    ).fit(X, y)
+    assert "linear" not in model.bins_[0]
+
+
+def test_with_time_every_choice_is_validated_forward():
+    from leadscore.models.close_probability import _validation_folds
+
+    rng = np.random.default_rng(0)
+    time = np.repeat(np.arange(12), 100)
+    y = (rng.random(time.size) < 0.3).astype(float)
+    folds = list(_validation_folds(y, time, 3, 0))
+    assert len(folds) == 3
+    for fit_rows, valid_rows in folds:
+        assert time[fit_rows].max() < time[valid_rows].min()  # later, and a time never split
+    X, labels = drifting(1200, 0, 1, 2)
+    model = CloseProbabilityModel(kind="scorecard").fit(X, labels, time=time)
+    assert model.choice_["folds"] == "forward in time"
+    assert len(model.choice_["candidates"]) == 9
+
+
+def test_a_model_stored_before_linear_terms_still_loads():
+    X, y = toy()
+    model = CloseProbabilityModel(kind="scorecard", numeric="bins", C=0.3).fit(X, y)
+    stored = model.to_dict() | {"format": 1}
+    for key in ("numeric", "selection_folds", "max_selection_rows"):
+        stored["params"].pop(key)
+    again = CloseProbabilityModel.from_dict(json.loads(json.dumps(stored)))
+    assert np.allclose(model.predict_proba(X), again.predict_proba(X))
