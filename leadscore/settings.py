@@ -38,6 +38,11 @@ class Settings:
     max_holdout_rows: int = 100_000
     # Caps the sample the baselines (fit-only model, gradient boosting) learn from, likewise.
     baseline_rows: int = 50_000
+    # Threads the model fits may use (gradient boosting's OpenMP loops, BLAS); 0: one per core.
+    # One by default: the fits are bounded in size, and OpenMP threads that share their cores
+    # with the warehouse or another job wait on each other (gradient boosting on a test demo:
+    # 75 s with two threads on a busy 2-core machine, 5.7 s with one).
+    train_threads: int = 1
     # A challenger replaces the champion unless its holdout log loss is worse by more than this.
     promotion_tolerance: float = 0.002
     # Below either minimum in the training snapshots (Salesforce Einstein's: 120 won deals, 1,000
@@ -164,6 +169,10 @@ def load_settings(**overrides: Any) -> Settings:
         raise LeadscoreError("settings min_won_deals and min_training_leads must be at least 1")
     if settings.horizon_days < 1 or settings.snapshot_every_days < 1:
         raise LeadscoreError("settings horizon_days and snapshot_every_days must be positive")
+    if settings.train_threads < 0:
+        raise LeadscoreError(
+            "setting train_threads (LEADSCORE_TRAIN_THREADS) must be 0 (one per core) or more"
+        )
     if settings.compute not in COMPUTE:
         raise LeadscoreError(
             f"setting compute (LEADSCORE_COMPUTE, --compute): {settings.compute!r} is not one of "

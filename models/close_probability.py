@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 from scipy import sparse
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
@@ -350,25 +352,21 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 if line is not None:
                     spec["linear"] = line
         monotone = self.monotone or {}
-        while True:
-            design = self._design(frame)
-            lr = LogisticRegression(C=self.C_, max_iter=2000)
-            lr.fit(design, y, sample_weight=weight)
-            coef = lr.coef_.ravel()
-            bins_end = sum(len(spec["labels"]) for spec in self.bins_)
-            slopes = self._linear_specs()
-            # A linear term against a column's declared direction is dropped, and the rest refitted.
-            wrong = [
-                spec
-                for k, spec in enumerate(slopes)
-                if monotone.get(spec["name"], 0) * coef[bins_end + k] < 0
-            ]
-            if not wrong:
-                break
-            for spec in wrong:
-                del spec["linear"]
+        design = self._design(frame)
+        bins_end = sum(len(spec["labels"]) for spec in self.bins_)
+        slopes = self._linear_specs()
+        # A declared-monotone column's linear term may not run against its direction: the
+        # constraint is a bound of the fit (one fit), and a slope held at 0 is dropped.
+        bounds = [(None, None)] * bins_end + [
+            (0.0, None) if d > 0 else (None, 0.0) if d < 0 else (None, None)
+            for d in (monotone.get(spec["name"], 0) for spec in slopes)
+        ]
+        coef, intercept = _fit_logistic(design, y, weight, self.C_, bounds)
         for k, spec in enumerate(slopes):
-            spec["linear"]["slope"] = float(coef[bins_end + k]) / spec["linear"]["scale"]
+            if coef[bins_end + k] == 0.0 and monotone.get(spec["name"], 0):
+                del spec["linear"]
+            else:
+                spec["linear"]["slope"] = float(coef[bins_end + k]) / spec["linear"]["scale"]
         self.weights_ = []
         for spec, (start, stop) in zip(self.bins_, self._slices(), strict=True):
             w = coef[start:stop].copy()
@@ -379,7 +377,7 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 ).ravel()
                 w = _monotone_weights(w, counts, direction)
             self.weights_.append(w)
-        self.intercept_ = float(lr.intercept_[0])
+        self.intercept_ = intercept
 
     def _linear_specs(self) -> list[dict[str, Any]]:
         return [spec for spec in self.bins_ if "linear" in spec]
@@ -652,6 +650,42 @@ def _validation_folds(
         if min(np.unique(y[fit_rows]).size, np.unique(y[valid_rows]).size) < 2:
             continue
         yield fit_rows, valid_rows
+
+
+def _fit_logistic(
+    design: sparse.csr_matrix,
+    y: np.ndarray,
+    weight: np.ndarray,
+    C: float,
+    bounds: list[tuple[float | None, float | None]],
+) -> tuple[np.ndarray, float]:
+    """Weighted L2-regularized logistic regression, scikit-learn's objective (C times the
+    weighted log loss plus half the squared coefficients; the intercept not penalized), with
+    bounds on the coefficients: L-BFGS-B. Returns the coefficients and the intercept."""
+    total = float(weight.sum())
+    X = design.tocsr()
+    Xt = X.T.tocsr()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        beta, b = theta[:-1], theta[-1]
+        z = X @ beta + b
+        loss = float(weight @ (np.logaddexp(0.0, z) - y * z)) / total
+        residual = weight * (expit(z) - y) / total
+        penalty = 1.0 / (C * total)
+        grad = np.empty_like(theta)
+        grad[:-1] = Xt @ residual + penalty * beta
+        grad[-1] = residual.sum()
+        return loss + 0.5 * penalty * float(beta @ beta), grad
+
+    result = minimize(
+        objective,
+        np.zeros(X.shape[1] + 1),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[*bounds, (None, None)],
+        options={"maxiter": 2000, "gtol": 1e-4, "ftol": 64 * np.finfo(float).eps},
+    )
+    return result.x[:-1], float(result.x[-1])
 
 
 def _fit_linear(column: pl.Series, weight: np.ndarray) -> dict[str, float] | None:

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from leadscore import code_version
 from leadscore.errors import LeadscoreError
@@ -700,7 +701,8 @@ def train_night(
     short = too_little_history(training, *split_snapshots(days, settings.holdout_share), settings)
     if short:
         return fallback(training, champion, run_date, settings, short)
-    candidate = fit_candidate(training, run_date, settings)
+    with threadpool_limits(settings.train_threads or None):
+        candidate = fit_candidate(training, run_date, settings)
     holdout = training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
     status, reason = decide(candidate, champion, holdout, settings)
     log = logger()

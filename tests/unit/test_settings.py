@@ -25,3 +25,12 @@ def test_a_bad_value_names_its_variable(monkeypatch):
 def test_the_password_never_reaches_the_run_record():
     s = load_settings(warehouse_url="postgresql+psycopg://u:secret@host/db")
     assert "secret" not in str(s.public())
+
+
+def test_train_threads_is_zero_for_every_core_or_a_count(monkeypatch):
+    # 0 means one thread per core (threadpoolctl's None); a negative count means nothing.
+    monkeypatch.setenv("LEADSCORE_TRAIN_THREADS", "0")
+    assert load_settings().train_threads == 0
+    monkeypatch.setenv("LEADSCORE_TRAIN_THREADS", "-2")
+    with pytest.raises(LeadscoreError, match="LEADSCORE_TRAIN_THREADS"):
+        load_settings()
