@@ -663,8 +663,7 @@ def _fit_logistic(
     weighted log loss plus half the squared coefficients; the intercept not penalized), with
     bounds on the coefficients: L-BFGS-B. Returns the coefficients and the intercept."""
     total = float(weight.sum())
-    X = design.tocsr()
-    Xt = X.T.tocsr()
+    X, Xt = design, design.T.tocsr()
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         beta, b = theta[:-1], theta[-1]

@@ -266,7 +266,13 @@ class Candidate:
 
 
 def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
-    """Fit tonight's challenger on labelled snapshot rows, evaluate it on the latest snapshots."""
+    """Fit tonight's challenger on labelled snapshot rows, evaluate it on the latest snapshots,
+    on at most `settings.train_threads` threads."""
+    with threadpool_limits(settings.train_threads or None):
+        return _fit_candidate(rows, run_date, settings)
+
+
+def _fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
     days = sorted(rows["snapshot"].unique().to_list())
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
     train = downsample(
@@ -706,8 +712,7 @@ def train_night(
     short = too_little_history(training, *split_snapshots(days, settings.holdout_share), settings)
     if short:
         return fallback(training, champion, run_date, settings, short)
-    with threadpool_limits(settings.train_threads or None):
-        candidate = fit_candidate(training, run_date, settings)
+    candidate = fit_candidate(training, run_date, settings)
     holdout = training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
     status, reason = decide(candidate, champion, holdout, settings)
     log = logger()
