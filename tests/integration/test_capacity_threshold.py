@@ -1,4 +1,4 @@
-"""The SDR-ready threshold follows SDR capacity: four nights on the 20,000-lead demo, whose
+"""The SDR-ready threshold follows SDR capacity: a week of nights on the 20,000-lead demo, whose
 reps cannot follow up every SDR-ready lead, with the capacity threshold on and off."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.conftest import DEMO_END
 
 pytestmark = pytest.mark.integration
 
-NIGHTS = 4
+NIGHTS = 7
 
 
 DEMO = ["demo-data", "--leads", "20000", "--days", "270", "--end-date", DEMO_END.isoformat()]
@@ -76,7 +76,7 @@ def test_nights_short_of_reps_raise_the_threshold_and_shrink_the_overflow(
     assert max(steps) <= 0.025 + 1e-9
     assert (on["demand_48h"] > on["capacity_48h"]).any()
     assert on["threshold_points"].max() > 100
-    # After four nights fewer SDR-ready leads wait for a rep than with the threshold off.
+    # After a week fewer SDR-ready leads wait for a rep than with the threshold off.
     assert on["overflow"][-1] < off["overflow"][-1], (on, off)
 
     runs = warehouse.connect(warehouse_url).query(
