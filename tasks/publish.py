@@ -22,7 +22,6 @@ from typing import Any
 
 import polars as pl
 
-from leadscore import sql
 from leadscore.crash import crash_point
 from leadscore.errors import ValidationFailed
 from leadscore.run import RunLog, utc_now
@@ -142,7 +141,7 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
     with wh.session() as s:
         scores = night.routed.scores
         with s.transaction():
-            s.create(sql.OUTPUT_TABLES)
+            s.create_outputs()
             if isinstance(scores, str):
                 changed = not same_stored_scores(s, scores, night.run_date)
                 if not changed:

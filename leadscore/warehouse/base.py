@@ -109,6 +109,12 @@ class Session:
         for name in names:
             self.conn.exec_driver_sql(self.warehouse.statement(f"create_{name}"))
 
+    def create_outputs(self) -> None:
+        """The job's output tables and their indexes, as this version of the job stores them
+        (idempotent: tables written by an earlier version are brought up to date)."""
+        self.create(sql.OUTPUT_TABLES + sql.OUTPUT_INDEXES)
+        self.warehouse.upgrade(self)
+
     def ensure_views(self) -> None:
         existing = set(sa.inspect(self.conn).get_view_names())
         self.create([v for v in sql.VIEWS if v not in existing])
@@ -313,7 +319,7 @@ class Warehouse(abc.ABC):
     def init_db(self) -> None:
         """Create the job's output tables and views; safe to run again."""
         with self.session() as s, s.transaction():
-            s.create(sql.OUTPUT_TABLES + sql.OUTPUT_INDEXES)
+            s.create_outputs()
             for view in reversed(sql.VIEWS):
                 s.execute(f"drop_{view}")
             # The views join the CRM tables; without them they are created by the first run.
@@ -352,6 +358,10 @@ class Warehouse(abc.ABC):
 
     def drop_staged(self, conn: Connection, keys: list[str]) -> None:  # noqa: B027 (see stage)
         """Free what `stage` held (by default nothing)."""
+
+    def upgrade(self, s: Session) -> None:  # noqa: B027 (optional hook)
+        """Inside a transaction, after the output tables are created: rebuild any that an earlier
+        version of the job stored differently in this dialect (by default nothing)."""
 
     def before_work(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
         """In the transaction of a work-table statement, before it runs: settings for large
