@@ -43,6 +43,11 @@ class Settings:
     # with the warehouse or another job wait on each other (gradient boosting on a test demo:
     # 75 s with two threads on a busy 2-core machine, 5.7 s with one).
     train_threads: int = 1
+    # The estimator's choice (how numbers enter the scorecard, on forward-in-time folds) and the
+    # yardsticks it is judged against (a fit-only model, gradient boosting) are made afresh when
+    # the last night that made them is this many days back or more; the nights between reuse
+    # them and fit the scorecard alone (0: every night).
+    choices_every_days: int = 7
     # A challenger replaces the champion unless its holdout log loss is worse by more than this.
     promotion_tolerance: float = 0.002
     # Below either minimum in the training snapshots (Salesforce Einstein's: 120 won deals, 1,000
@@ -172,6 +177,11 @@ def load_settings(**overrides: Any) -> Settings:
     if settings.train_threads < 0:
         raise LeadscoreError(
             "setting train_threads (LEADSCORE_TRAIN_THREADS) must be 0 (one per core) or more"
+        )
+    if settings.choices_every_days < 0:
+        raise LeadscoreError(
+            "setting choices_every_days (LEADSCORE_CHOICES_EVERY_DAYS) must be 0 (every night) "
+            "or more"
         )
     if settings.compute not in COMPUTE:
         raise LeadscoreError(

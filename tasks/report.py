@@ -450,6 +450,20 @@ def model_markdown(m: dict[str, Any]) -> list[str]:
             f" {m.get('sdr_ready_close_rate', 0):.1%}. Reaching the threshold on fit alone:"
             f" {m['fit_only_ready_share']:.1%} (practice: about 5%)."
         ),
+        *(
+            [
+                "",
+                (
+                    f"Numbers enter the scorecard as {m['numeric']}; this choice and the "
+                    "yardsticks (fit only, boosting: on their own holdout) are those of model "
+                    f"{m['choices_from']['model_version']}, trained for "
+                    f"{m['choices_from']['trained_for']} (made afresh every "
+                    "`LEADSCORE_CHOICES_EVERY_DAYS` days)."
+                ),
+            ]
+            if "choices_from" in m
+            else []
+        ),
     ]
 
 

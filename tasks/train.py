@@ -265,14 +265,34 @@ class Candidate:
     kind: str = "scorecard"
 
 
-def fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
+@dataclass(frozen=True)
+class Choices:
+    """The estimator's choice and the yardsticks a recent night made (`recent_choices`), which
+    tonight reuses instead of making them again."""
+
+    model_version: str
+    trained_for_date: dt.date
+    numeric: str
+    estimator_choice: dict[str, Any]
+    baselines: dict[str, Any]
+
+    def source(self) -> dict[str, str]:
+        return {"model_version": self.model_version, "trained_for": str(self.trained_for_date)}
+
+
+def fit_candidate(
+    rows: pl.DataFrame, run_date: dt.date, settings: Settings, choices: Choices | None = None
+) -> Candidate:
     """Fit tonight's challenger on labelled snapshot rows, evaluate it on the latest snapshots,
-    on at most `settings.train_threads` threads."""
+    on at most `settings.train_threads` threads. With `choices` (a recent night's), the scorecard
+    takes their way of entering numbers and the metrics their yardsticks; else both are made."""
     with threadpool_limits(settings.train_threads or None):
-        return _fit_candidate(rows, run_date, settings)
+        return _fit_candidate(rows, run_date, settings, choices)
 
 
-def _fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) -> Candidate:
+def _fit_candidate(
+    rows: pl.DataFrame, run_date: dt.date, settings: Settings, choices: Choices | None
+) -> Candidate:
     days = sorted(rows["snapshot"].unique().to_list())
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
     train = downsample(
@@ -294,7 +314,11 @@ def _fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) ->
     # in time, snapshot after snapshot, as the holdout is. C stays at the estimator's default:
     # three candidates a night instead of nine keep the nightly fit's cost down.
     model = CloseProbabilityModel(
-        kind="scorecard", C=DEFAULT_C, monotone=MONOTONE, random_state=settings.seed
+        kind="scorecard",
+        numeric=choices.numeric if choices else "auto",
+        C=DEFAULT_C,
+        monotone=MONOTONE,
+        random_state=settings.seed,
     )
     model.fit(train.select(FEATURES), y_train, sample_weight=w_train, time=train["snapshot"])
     scale = fit_scale(model, holdout, settings)
@@ -307,9 +331,15 @@ def _fit_candidate(rows: pl.DataFrame, run_date: dt.date, settings: Settings) ->
     metrics = evaluate(p_hold, y_hold, sdr_ready, w_hold)
     metrics["fit_only_ready_share"] = ready_on_fit_alone(points, w_hold, settings)
     metrics["threshold_probability"] = threshold_probability(scorer)
-    metrics["baselines"] = baselines(train, holdout, settings)
+    if choices:
+        metrics["baselines"] = choices.baselines
+        metrics["estimator_choice"] = choices.estimator_choice
+        metrics["choices_from"] = choices.source()
+    else:
+        metrics["baselines"] = baselines(train, holdout, settings)
+        metrics["estimator_choice"] = model.choice_
+    metrics["numeric"] = model.numeric_
     metrics["kind_choice"] = kind_choice(metrics)
-    metrics["estimator_choice"] = model.choice_
     artifact, sha = stamp(scorer, run_date)
     return Candidate(
         scorer,
@@ -712,7 +742,8 @@ def train_night(
     short = too_little_history(training, *split_snapshots(days, settings.holdout_share), settings)
     if short:
         return fallback(training, champion, run_date, settings, short)
-    candidate = fit_candidate(training, run_date, settings)
+    choices = recent_choices(wh, run_date, settings)
+    candidate = fit_candidate(training, run_date, settings, choices)
     holdout = training.filter(pl.col("snapshot").is_in(candidate.holdout_days))
     status, reason = decide(candidate, champion, holdout, settings)
     log = logger()
@@ -748,6 +779,47 @@ def fallback(
     end_of_night = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     registry = registry_row(candidate, run_date, status, reason, settings, end_of_night)
     return ModelChoice(champion or candidate.scorer, candidate, registry, training)
+
+
+def recent_choices(wh: Warehouse, run_date: dt.date, settings: Settings) -> Choices | None:
+    """The choices of the latest night fewer than `settings.choices_every_days` days before
+    `run_date` that made them itself (not reused), with this code, horizon and seed; None when
+    tonight must make them."""
+    if settings.choices_every_days == 0:
+        return None
+    first = run_date - dt.timedelta(days=settings.choices_every_days - 1)
+    rows = wh.read_if_exists(
+        "model_registry",
+        "select_recent_fits",
+        {"run_date": run_date.isoformat(), "from_date": first.isoformat()},
+        {
+            "model_version": pl.String,
+            "trained_for_date": pl.Date,
+            "horizon_days": pl.Int64,
+            "seed": pl.Int64,
+            "code_version": pl.String,
+            "metrics": pl.String,
+        },
+    )
+    for row in rows.iter_rows(named=True):
+        metrics = json.loads(row["metrics"])
+        made_here = "baselines" in metrics and "numeric" in metrics
+        if not made_here or "choices_from" in metrics:
+            continue
+        same = (row["horizon_days"], row["seed"], row["code_version"]) == (
+            settings.horizon_days,
+            settings.seed,
+            code_version(),
+        )
+        if same:
+            return Choices(
+                row["model_version"],
+                row["trained_for_date"],
+                metrics["numeric"],
+                metrics["estimator_choice"],
+                metrics["baselines"],
+            )
+    return None
 
 
 def read_champion(wh: Warehouse, run_date: dt.date) -> Scorer | None:

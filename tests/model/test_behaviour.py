@@ -111,3 +111,22 @@ def test_a_worse_challenger_keeps_the_champion(demo, candidate, settings):
     status, reason = train.decide(worse, candidate.scorer, holdout, settings)
     assert status in {"challenger", "rejected"}
     assert "champion" in reason or "collapsed" in reason
+
+
+def test_a_night_that_reuses_a_recent_nights_choices_fits_the_same_scorecard(
+    demo, candidate, settings
+):
+    m = candidate.metrics
+    choices = train.Choices("v-earlier", END, m["numeric"], m["estimator_choice"], m["baselines"])
+    days = features.snapshot_days(END, demo.profiles["created_at"].min().date(), settings)
+    rows = demo.rows(days, settings.horizon_days)
+    again = train.fit_candidate(rows, END, settings, choices)
+    holdout = rows.filter(pl.col("snapshot").is_in(candidate.holdout_days))
+    # The choice was made once: tonight's scorecard is the one that choice gives.
+    assert again.metrics["numeric"] == m["numeric"]
+    np.testing.assert_allclose(
+        again.scorer.probability(holdout), candidate.scorer.probability(holdout), rtol=1e-9
+    )
+    assert again.metrics["baselines"] == m["baselines"]
+    assert again.metrics["choices_from"] == {"model_version": "v-earlier", "trained_for": str(END)}
+    assert "choices_from" not in m
