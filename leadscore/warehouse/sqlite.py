@@ -114,7 +114,9 @@ class SQLiteWarehouse(Warehouse):
         child.stdin.close()
 
         def frame(batches: list[pa.RecordBatch], arrow_schema: pa.Schema) -> pl.DataFrame:
-            table = pl.from_arrow(pa.Table.from_batches(batches, arrow_schema))
+            # Copied out of the stream's messages: a column polars took without copying would
+            # keep each message whole, its text too (the 15M-row roll-up: 1.6 GB instead of 1.0).
+            table = pl.from_arrow(pa.Table.from_batches(batches, arrow_schema).combine_chunks())
             assert isinstance(table, pl.DataFrame)
             return coerce(table, schema) if schema else table
 
