@@ -119,7 +119,10 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             del tables
             scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks, tracks)
         else:
-            scored = score_locally(wh, run, tables, day, settings, checks, tracks)
+            since = features.first_activity_day(day, settings)
+            inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
+            del tables  # the tables as of the night (`inputs.tables`) are what the night reads
+            scored = score_locally(wh, run, inputs, day, settings, checks, tracks)
         run.timed("data_docs", checks.build_docs)
         counts = run.timed("publish", publish_night, wh, scored.night, run)
     return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
@@ -138,16 +141,17 @@ class ScoredNight:
 def score_locally(
     wh: warehouse.Warehouse,
     run: RunLog,
-    tables: dict[str, Any],
+    inputs: extract.Inputs,
     day: dt.date,
     settings: Settings,
     checks: validate.Runner,
     tracks: lifecycle.Tracks,
 ) -> ScoredNight:
     """Features, training, scoring and routing in this process (polars)."""
-    since = features.first_activity_day(day, settings)
-    inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
     feats = run.timed("features", build_features, inputs, day, settings)
+    # The daily counts are in the feature rows now; publishing needs only the fresh days.
+    rollup, tables = inputs.activity.without_daily(), inputs.tables
+    del inputs
     model = run.timed("train", train_model, wh, feats.training, day, settings)
     scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
     routed = run.timed(
@@ -173,7 +177,7 @@ def score_locally(
         routed,
         scored.accounts,
         model.registry,
-        inputs.activity,
+        rollup,
         checks.report,
         tracks,
         settings.horizon_days,
@@ -181,7 +185,7 @@ def score_locally(
         drift,
         scored.threshold,
     )
-    return ScoredNight(night, model.candidate, inputs.tables)
+    return ScoredNight(night, model.candidate, tables)
 
 
 def score_in_warehouse_night(
