@@ -9,6 +9,7 @@ import pytest
 
 from leadscore import sql, warehouse
 from leadscore.demo import DemoSpec, load_demo
+from leadscore.tasks.extract import ACTIVITY_SCHEMA
 from leadscore.warehouse.base import Session
 from leadscore.warehouse.sqlite import SQLiteWarehouse
 
@@ -84,6 +85,10 @@ def test_an_upgrade_stopped_half_way_leaves_the_earlier_tables_as_they_were(tmp_
     assert wh.query("select count(*) as n from lead_activity_daily")["n"][0] == 1
 
 
+# The days the reads below ask for: 2026-06-01 and 2026-06-02.
+JUNE_1_2 = {"from_day": "2026-06-01", "to_day": "2026-06-03"}
+
+
 @pytest.fixture
 def bulk_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every file read in bulk, however small (the night's default is from 256 MB up)."""
@@ -100,13 +105,6 @@ def test_a_bulk_read_gives_the_frame_the_row_reader_gives(tmp_path, monkeypatch,
     ]
     with wh.session() as s, s.transaction():
         s.conn.exec_driver_sql("insert into lead_activity_daily values (?, ?, ?, ?)", rows)
-    schema = {
-        "lead_id": pl.String,
-        "activity_date": pl.Date,
-        "event": pl.String,
-        "events": pl.Int64,
-    }
-    params = {"from_day": "2026-06-01", "to_day": "2026-06-03"}
     read = []
     read_arrow = SQLiteWarehouse.read_arrow
 
@@ -118,14 +116,14 @@ def test_a_bulk_read_gives_the_frame_the_row_reader_gives(tmp_path, monkeypatch,
         return frame
 
     monkeypatch.setattr(SQLiteWarehouse, "read_arrow", spy)
-    bulk = wh.read("select_lead_activity_daily", params, schema)
+    bulk = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
     # Through the child, the values written in as literals.
     [(statement, arrow)] = read
     assert "'2026-06-01'" in statement and arrow is not None and arrow.height == 2
     monkeypatch.setattr(SQLiteWarehouse, "BULK_READ_BYTES", 10**15)
-    by_row = wh.read("select_lead_activity_daily", params, schema)
+    by_row = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
     assert bulk.sort("lead_id").equals(by_row.sort("lead_id"))
-    assert bulk.height == 2 and bulk.schema == schema
+    assert bulk.height == 2 and bulk.schema == ACTIVITY_SCHEMA
     assert wh.read_table("lead_activity_daily").height == 3
 
 
@@ -145,15 +143,8 @@ def test_a_column_of_mixed_types_is_read_row_by_row_so_validation_sees_the_odd_v
 def test_inside_a_transaction_reads_see_its_own_writes(tmp_path, bulk_reads):
     wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
     wh.init_db()
-    schema = {
-        "lead_id": pl.String,
-        "activity_date": pl.Date,
-        "event": pl.String,
-        "events": pl.Int64,
-    }
-    params = {"from_day": "2026-06-01", "to_day": "2026-06-03"}
     with wh.session() as s, s.transaction():
         s.conn.exec_driver_sql(
             "insert into lead_activity_daily values ('L1', '2026-06-01', 'login', 2)"
         )
-        assert s.read("select_lead_activity_daily", params, schema).height == 1
+        assert s.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA).height == 1
