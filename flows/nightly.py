@@ -122,7 +122,14 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             since = features.first_activity_day(day, settings)
             inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
             del tables  # the tables as of the night (`inputs.tables`) are what the night reads
-            scored = score_locally(wh, run, inputs, day, settings, checks, tracks)
+            feats = run.timed("features", build_features, inputs, day, settings)
+            # The daily counts (15M rows at a million leads) are in the feature rows now; this
+            # frame held the only reference left to them, so they go here, before training.
+            rollup, night_tables = inputs.activity.without_daily(), inputs.tables
+            del inputs
+            scored = score_locally(
+                wh, run, feats, rollup, night_tables, day, settings, checks, tracks
+            )
         run.timed("data_docs", checks.build_docs)
         counts = run.timed("publish", publish_night, wh, scored.night, run)
     return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
@@ -141,17 +148,16 @@ class ScoredNight:
 def score_locally(
     wh: warehouse.Warehouse,
     run: RunLog,
-    inputs: extract.Inputs,
+    feats: features.FeatureSet,
+    rollup: extract.Activity,
+    tables: dict[str, Any],
     day: dt.date,
     settings: Settings,
     checks: validate.Runner,
     tracks: lifecycle.Tracks,
 ) -> ScoredNight:
-    """Features, training, scoring and routing in this process (polars)."""
-    feats = run.timed("features", build_features, inputs, day, settings)
-    # The daily counts are in the feature rows now; publishing needs only the fresh days.
-    rollup, tables = inputs.activity.without_daily(), inputs.tables
-    del inputs
+    """Training, scoring and routing of the night's feature rows in this process (polars);
+    `rollup` is the roll-up's fresh days to publish, `tables` the CRM tables as of the night."""
     model = run.timed("train", train_model, wh, feats.training, day, settings)
     scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
     routed = run.timed(
