@@ -24,11 +24,13 @@ from leadscore.errors import LeadscoreError
 from leadscore.settings import Settings
 from leadscore.warehouse import Warehouse, cutoff, empty
 
+# One row per lead, day and event: 15M rows at a million leads over 270 days, so the event name
+# is a category (4 bytes a row, not a 16-byte string view) and the day's count an Int32.
 ACTIVITY_SCHEMA = {
     "lead_id": pl.String,
     "activity_date": pl.Date,
-    "event": pl.String,
-    "events": pl.Int64,
+    "event": pl.Categorical,
+    "events": pl.Int32,
 }
 ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
 BEGINNING = dt.date(1900, 1, 1)

@@ -123,7 +123,7 @@ def test_a_bulk_read_gives_the_frame_the_row_reader_gives(tmp_path, monkeypatch,
     monkeypatch.setattr(SQLiteWarehouse, "BULK_READ_BYTES", 10**15)
     by_row = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
     assert bulk.sort("lead_id").equals(by_row.sort("lead_id"))
-    assert bulk.height == 2 and bulk.schema == ACTIVITY_SCHEMA
+    assert bulk.height == 2 and dict(bulk.schema) == ACTIVITY_SCHEMA
     assert wh.read_table("lead_activity_daily").height == 3
 
 
