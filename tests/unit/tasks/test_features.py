@@ -315,3 +315,34 @@ def test_the_systematic_sample_rule_is_the_same_in_sql(size, keep, seed):
     rotated = sorted((i + seed % size) % size for i in local)
     gaps = {b - a for a, b in itertools.pairwise(rotated)}
     assert gaps <= {size // keep, -(-size // keep)}
+
+
+TITLES = [
+    "VP Sales",
+    "Chief Executive Officer",
+    "نائب الرئيس للمبيعات",
+    "销售总监",
+    "Marketing Intern",
+    "",
+    None,
+    "Accountant",
+    "Head of People",
+    "  CTO & Founder ",
+]
+
+
+def test_the_warehouse_reads_seniority_as_the_features_do(warehouse_url):
+    """`sqlgen.seniority_case` (the warehouse path and the lifecycle) gives each title the level
+    `features.seniority` gives it, on each dialect."""
+    from leadscore import warehouse
+    from leadscore.sqlgen import seniority_case, text
+
+    wh = warehouse.connect(warehouse_url)
+    rows = " union all ".join(
+        f"select {i} as i, {'null' if t is None else text(t)} as title"
+        for i, t in enumerate(TITLES)
+    )
+    key = wh.sql_lower(wh.sql_strip("title"))
+    got = wh.read_sql(f"select i, {seniority_case(wh, key)} as s from ({rows}) t order by i")
+    expected = pl.DataFrame({"t": TITLES}).select(features.seniority(pl.col("t")))
+    assert got["s"].to_list() == expected.to_series().to_list()
