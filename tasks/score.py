@@ -37,13 +37,33 @@ ZERO_ACTIVITY = {
 }
 
 
+# Feature rows scored at a time: the score step holds the points matrix (rows x features,
+# float64) of one chunk, not of every scorable lead (690k leads: 330 MB a matrix, and reasons'
+# ordering of it as much again). Every value is computed per row, so chunks change no number.
+CHUNK_ROWS = 100_000
+
+
+def chunks(rows: pl.DataFrame) -> list[pl.DataFrame]:
+    """`rows` in consecutive slices of at most CHUNK_ROWS (one, empty, for no rows)."""
+    return [rows.slice(i, CHUNK_ROWS) for i in range(0, max(rows.height, 1), CHUNK_ROWS)]
+
+
+def probability(scorer: Scorer, rows: pl.DataFrame) -> np.ndarray:
+    """The close probability of each of `rows`, a chunk at a time."""
+    return np.concatenate([scorer.probability(part) for part in chunks(rows)])
+
+
 def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
     """lead_id, fit_score, engagement_score, score (rounded so fit + engagement = score exactly)."""
-    points = scorer.points(rows)
     fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
     eng_idx = [FEATURES.index(c) for c in ENGAGEMENT_FEATURES]
-    fit = np.round(points[:, fit_idx].sum(axis=1), 1)
-    eng = np.round(points[:, eng_idx].sum(axis=1), 1)
+    fit_parts, eng_parts = [], []
+    for part in chunks(rows):
+        points = scorer.points(part)
+        fit_parts.append(points[:, fit_idx].sum(axis=1))
+        eng_parts.append(points[:, eng_idx].sum(axis=1))
+    fit = np.round(np.concatenate(fit_parts), 1)
+    eng = np.round(np.concatenate(eng_parts), 1)
     return pl.DataFrame(
         {
             "lead_id": rows["lead_id"],
@@ -208,7 +228,7 @@ def score_night(
     frame = (
         pts.join(velocity(pts, then, created), on="lead_id", how="left")
         .with_columns(
-            pl.Series("close_probability", np.round(scorer.probability(today), 6)),
+            pl.Series("close_probability", np.round(probability(scorer, today), 6)),
             (pl.col("score") >= cut).alias("sdr_ready"),
         )
         .join(prev, on="lead_id", how="left")
@@ -492,23 +512,26 @@ def points_text(deviation: float) -> str:
 
 def reasons(scorer: Scorer, rows: pl.DataFrame) -> list[str]:
     """The factors that move each lead's score most against an average lead, strongest first."""
-    deviation = scorer.points(rows) - np.asarray(scorer.scale.reference)
+    reference = np.asarray(scorer.scale.reference)
     names = list(FEATURES)
-    # The strongest and weakest factors of every lead at once; values are read only for them.
-    order = np.argsort(-deviation, axis=1, kind="stable")
-    ups = order[:, :STRONGEST]
-    downs = order[:, ::-1][:, :WEAKEST]
     columns = _Columns(rows)
     out = []
-    for i in range(rows.height):
-        d = deviation[i]
-        row = columns.row(i)
-        chosen = [j for j in ups[i] if d[j] >= MIN_POINTS]
-        chosen += [j for j in downs[i] if d[j] <= -MIN_POINTS]
-        said = {j: phrase(names[j], row) for j in chosen}
-        silenced = {silences(names[j], said[j]) for j in chosen}
-        parts = [f"{points_text(d[j])} {said[j]}" for j in chosen if names[j] not in silenced]
-        out.append("; ".join(parts) if parts else AVERAGE_LEAD)
+    for start, part in zip(range(0, rows.height, CHUNK_ROWS), chunks(rows), strict=False):
+        deviation = scorer.points(part) - reference
+        # The strongest and weakest factors of a chunk's leads at once; values are read only
+        # for them.
+        order = np.argsort(-deviation, axis=1, kind="stable")
+        ups = order[:, :STRONGEST]
+        downs = order[:, ::-1][:, :WEAKEST]
+        for k in range(part.height):
+            d = deviation[k]
+            row = columns.row(start + k)
+            chosen = [j for j in ups[k] if d[j] >= MIN_POINTS]
+            chosen += [j for j in downs[k] if d[j] <= -MIN_POINTS]
+            said = {j: phrase(names[j], row) for j in chosen}
+            silenced = {silences(names[j], said[j]) for j in chosen}
+            parts = [f"{points_text(d[j])} {said[j]}" for j in chosen if names[j] not in silenced]
+            out.append("; ".join(parts) if parts else AVERAGE_LEAD)
     return out
 
 

@@ -161,3 +161,31 @@ def test_reasons_name_the_factors_that_move_a_lead_most():
     # Strongest first, as a rep would say it; a lead like the average one gets no made-up reason.
     assert a == "+80 Signed up for the product; +20 VP title"
     assert b == "Close to an average lead"
+
+
+def test_scoring_in_chunks_changes_no_number(monkeypatch):
+    """Points, close probabilities and reasons are computed a chunk of rows at a time; chunks
+    of any size give the same values as one chunk of every row."""
+    rows = pl.concat(
+        [
+            feature_rows(a={"seniority": "vp", "signed_up": 1}, b={}),
+            feature_rows(a={"signed_up": 1}, b={"seniority": "vp"}),
+            feature_rows(a={}, b={"signed_up": 1}),
+        ]
+    ).with_columns(pl.format("L{}", pl.int_range(pl.len())).alias("lead_id"))
+    whole = (
+        score.points_frame(PointsRule(), rows),
+        score.probability(PointsRule(), rows),
+        score.reasons(PointsRule(), rows),
+    )
+    monkeypatch.setattr(score, "CHUNK_ROWS", 4)
+    assert len(score.chunks(rows)) == 2
+    chunked = (
+        score.points_frame(PointsRule(), rows),
+        score.probability(PointsRule(), rows),
+        score.reasons(PointsRule(), rows),
+    )
+    assert chunked[0].equals(whole[0])
+    assert np.array_equal(chunked[1], whole[1])
+    assert chunked[2] == whole[2]
+    assert score.chunks(rows.clear())[0].height == 0
