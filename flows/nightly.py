@@ -130,6 +130,7 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             scored = score_locally(
                 wh, run, feats, rollup, night_tables, day, settings, checks, tracks
             )
+            del feats  # publishing reads only the night's rows (`scored.night`)
         run.timed("data_docs", checks.build_docs)
         counts = run.timed("publish", publish_night, wh, scored.night, run)
     return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
