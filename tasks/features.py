@@ -298,7 +298,9 @@ def snapshot_frame(
         )
         if max_rows is not None:
             base = downsample(base, max_rows, seed)
-    who = profiles.drop("created_at")
+    # The fit features only: who the lead is for routing and the account roll-up (account,
+    # owner, country, e-mail key) is read from `profiles`, once per lead, not per feature row.
+    who = profiles.select("lead_id", *FIT_FEATURES)
     return base.join(who, on="lead_id", how="left").sort("snapshot", "lead_id")
 
 
