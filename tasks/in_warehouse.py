@@ -104,7 +104,7 @@ def write_table(wh: Warehouse, name: str, frame: pl.DataFrame) -> None:
 
 
 def _sql_type(kind: pl.DataType, dialect: str) -> str:
-    if kind == pl.String:
+    if kind == pl.String or isinstance(kind, pl.Categorical | pl.Enum):
         return "text"
     if kind == pl.Date:
         return "date"
