@@ -61,22 +61,23 @@ def no_opportunities() -> pl.DataFrame:
     )
 
 
+# Titles in several scripts and shapes, read by the local features and by the warehouse SQL.
+TITLES = [
+    "VP Sales",
+    "Chief Executive Officer",
+    "نائب الرئيس للمبيعات",
+    "销售总监",
+    "Marketing Intern",
+    "",
+    None,
+    "Accountant",
+    "Head of People",
+    "  CTO & Founder ",
+]
+
+
 def test_seniority_reads_titles_in_any_script():
-    titles = pl.DataFrame(
-        {
-            "t": [
-                "VP Sales",
-                "Chief Executive Officer",
-                "نائب الرئيس للمبيعات",
-                "销售总监",
-                "Marketing Intern",
-                "",
-                None,
-                "Accountant",
-                "Head of People",
-            ]
-        }
-    )
+    titles = pl.DataFrame({"t": TITLES})
     got = titles.select(features.seniority(pl.col("t")).alias("s"))["s"].to_list()
     assert got == [
         "vp",
@@ -88,6 +89,7 @@ def test_seniority_reads_titles_in_any_script():
         "unknown",
         "individual",
         "director",
+        "c_level",
     ]
 
 
@@ -315,20 +317,6 @@ def test_the_systematic_sample_rule_is_the_same_in_sql(size, keep, seed):
     rotated = sorted((i + seed % size) % size for i in local)
     gaps = {b - a for a, b in itertools.pairwise(rotated)}
     assert gaps <= {size // keep, -(-size // keep)}
-
-
-TITLES = [
-    "VP Sales",
-    "Chief Executive Officer",
-    "نائب الرئيس للمبيعات",
-    "销售总监",
-    "Marketing Intern",
-    "",
-    None,
-    "Accountant",
-    "Head of People",
-    "  CTO & Founder ",
-]
 
 
 def test_the_warehouse_reads_seniority_as_the_features_do(warehouse_url):
