@@ -168,16 +168,24 @@ def read_activity(
             .group_by("lead_id", "activity_date", "event")
             .agg(pl.col("events").sum())
         )
-        fresh = pl.concat([by_lead.select(ACTIVITY_COLUMNS), marketing.select(ACTIVITY_COLUMNS)])
+        fresh = pl.concat(
+            [by_lead.select(ACTIVITY_COLUMNS), marketing.select(ACTIVITY_COLUMNS)], rechunk=False
+        )
     else:
         fresh = empty(ACTIVITY_SCHEMA)
         fresh_from = end
-    daily = pl.concat([stored.select(ACTIVITY_COLUMNS), fresh.select(ACTIVITY_COLUMNS)]).filter(
-        pl.col("activity_date") >= since
+    fresh = fresh.select(ACTIVITY_COLUMNS)
+    # The stored days are read from `since` on; only the fresh ones (all of history on a first
+    # night) may reach further back. Neither is copied when no row is cut (no rechunk): the daily
+    # counts are the largest frame of a night.
+    recent = pl.col("activity_date") >= since
+    fresh_since = (
+        fresh if fresh.is_empty() or fresh["activity_date"].min() >= since else fresh.filter(recent)
     )
+    daily = pl.concat([stored.select(ACTIVITY_COLUMNS), fresh_since], rechunk=False)
     return Activity(
         daily=daily,
-        fresh=fresh.select(ACTIVITY_COLUMNS),
+        fresh=fresh,
         fresh_from=fresh_from,
         rolled_through=max(d for d in (rolled, run_date) if d is not None),
     )
