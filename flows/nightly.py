@@ -123,9 +123,11 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
             del tables  # the tables as of the night (`inputs.tables`) are what the night reads
             feats = run.timed("features", build_features, inputs, day, settings)
-            # The daily counts (15M rows at a million leads) are in the feature rows now; this
-            # frame held the only reference left to them, so they go here, before training.
-            rollup, night_tables = inputs.activity.without_daily(), inputs.tables
+            # The daily counts (15M rows at a million leads) are in the feature rows now, and the
+            # leads, accounts and product users in the profiles: `inputs` held the only reference
+            # left to them, so they go here, before training. The report reads the rest.
+            rollup = inputs.activity.without_daily()
+            night_tables = {t: inputs.tables[t] for t in report.TABLES}
             del inputs
             scored = score_locally(
                 wh, run, feats, rollup, night_tables, day, settings, checks, tracks
