@@ -214,94 +214,120 @@ def snapshot_frame(
     Scorable: status open, working or nurture as of the snapshot (from the status history), and
     no opportunity created yet. The label, when `horizon_days` is given: an opportunity of the
     lead is won in the `horizon_days` days after the snapshot. With `max_rows` (and labels), the
-    rows are a weighted sample of at most that many (see `downsample`), drawn before the profile
-    columns are joined: a night at a million leads never holds every snapshot row in full.
+    rows are a weighted sample of at most that many (`downsample`'s rule), drawn one snapshot at
+    a time before the profile columns are joined: a night at a million leads never holds every
+    snapshot row (26 snapshots of up to a million leads), only one snapshot's.
     """
-    leads = profiles.select("lead_id", "created_at")
-    base = (
-        pl.concat(
-            [
-                leads.filter(pl.col("created_at") < cutoff).with_columns(
-                    pl.lit(day).alias("snapshot"),
-                    pl.lit(cutoff, dtype=pl.Datetime("us")).alias("cutoff"),
-                )
-                for day, cutoff in _cutoffs(days).iter_rows()
-            ]
+    at = _Snapshots(profiles, status_changes, opportunities, horizon_days)
+    cutoffs = list(_cutoffs(days).iter_rows())
+    sampled = horizon_days is not None and max_rows is not None
+    if not cutoffs:  # the same columns, no rows
+        base = at.rows(dt.date(1970, 1, 1), dt.datetime(1970, 1, 1)).clear()
+        base = _draw(base, None, {}, seed) if sampled else base
+    elif not sampled:
+        base = pl.concat([at.rows(day, cutoff) for day, cutoff in cutoffs])
+    else:
+        # Two passes: the labels' counts over every snapshot fix the plan, then each snapshot's
+        # rows are drawn by their place in (snapshot, lead_id) order among the rows of their label.
+        counts = [at.label_counts(d, c) for d, c in cutoffs]
+        plan = sample_plan(
+            sum(n.get(1, 0) for n in counts), sum(n.get(0, 0) for n in counts), max_rows
         )
-        if days
-        else leads.clear().with_columns(
-            snapshot=pl.lit(None, pl.Date), cutoff=pl.lit(None, pl.Datetime("us"))
-        )
-    )
-    changes = status_changes.select(
-        "lead_id",
-        pl.col("changed_at").alias("cutoff"),
-        "status",
-        pl.col("changed_at").alias("status_changed_at"),
-    ).sort("cutoff")
-    base = (
-        base.sort("cutoff")
-        .join_asof(
-            changes,
-            on="cutoff",
-            by="lead_id",
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .with_columns(pl.col("status").fill_null("open"))
-    )
-    first_opp = (
-        opportunities.filter(pl.col("lead_id").is_not_null())
-        .group_by("lead_id")
-        .agg(pl.col("created_at").min().alias("first_opp_at"))
-    )
-    base = (
-        base.join(first_opp, on="lead_id", how="left")
-        .filter(
-            pl.col("status").is_in(SCORABLE_STATUSES)
-            & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= pl.col("cutoff")))
-        )
-        .with_columns(
-            ((pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() * DAYS_PER_SECOND).alias(
-                "lead_age_days"
-            ),
-            # Since the last status change, or since creation for a lead never touched.
-            (
-                (
-                    pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")
-                ).dt.total_seconds()
-                * DAYS_PER_SECOND
-            ).alias("days_in_status"),
-        )
-        .drop("first_opp_at", "status_changed_at")
-    )
-    if horizon_days is not None:
-        won = opportunities.filter(
-            (pl.col("stage") == "closed_won")
-            & pl.col("lead_id").is_not_null()
-            & pl.col("closed_at").is_not_null()
-        ).select("lead_id", "closed_at")
-        labels = (
-            base.select("lead_id", "snapshot", "cutoff")
-            .join(won, on="lead_id", how="inner")
-            .filter(
-                (pl.col("closed_at") >= pl.col("cutoff"))
-                & (pl.col("closed_at") < pl.col("cutoff") + pl.duration(days=horizon_days))
-            )
-            .select("lead_id", "snapshot")
-            .unique()
-            .with_columns(pl.lit(1, dtype=pl.Int8).alias("label"))
-        )
-        base = base.join(labels, on=["lead_id", "snapshot"], how="left").with_columns(
-            pl.col("label").fill_null(0)
-        )
-        if max_rows is not None:
-            base = downsample(base, max_rows, seed)
+        before = {0: 0, 1: 0}
+        parts = []
+        for (day, cutoff), n in zip(cutoffs, counts, strict=True):
+            parts.append(_draw(at.rows(day, cutoff), plan, before, seed))
+            before = {label: before[label] + n.get(label, 0) for label in before}
+        base = pl.concat(parts)
     # The fit features only: who the lead is for routing and the account roll-up (account,
     # owner, country, e-mail key) is read from `profiles`, once per lead, not per feature row.
     who = profiles.select("lead_id", *FIT_FEATURES)
     return base.join(who, on="lead_id", how="left").sort("snapshot", "lead_id")
+
+
+class _Snapshots:
+    """The scorable leads as of one snapshot at a time (`snapshot_frame`)."""
+
+    def __init__(
+        self,
+        profiles: pl.DataFrame,
+        status_changes: pl.DataFrame,
+        opportunities: pl.DataFrame,
+        horizon_days: int | None,
+    ) -> None:
+        self.leads = profiles.select("lead_id", "created_at")
+        # In time order per lead: a snapshot's status is its lead's last change before it.
+        self.changes = status_changes.select(
+            "lead_id", "status", pl.col("changed_at").alias("status_changed_at")
+        ).sort("lead_id", "status_changed_at", maintain_order=True)
+        self.first_opp = (
+            opportunities.filter(pl.col("lead_id").is_not_null())
+            .group_by("lead_id")
+            .agg(pl.col("created_at").min().alias("first_opp_at"))
+        )
+        self.horizon_days = horizon_days
+        self.won = opportunities.filter(
+            (pl.col("stage") == "closed_won")
+            & pl.col("lead_id").is_not_null()
+            & pl.col("closed_at").is_not_null()
+        ).select("lead_id", "closed_at")
+
+    def rows(self, day: dt.date, cutoff: dt.datetime) -> pl.DataFrame:
+        """The leads created before `cutoff` and scorable at it, in lead_id order: lead_id,
+        created_at, snapshot, cutoff, status, lead_age_days, days_in_status (and label)."""
+        return self.query(day, cutoff).sort("lead_id").collect()
+
+    def label_counts(self, day: dt.date, cutoff: dt.datetime) -> dict[int, int]:
+        """{label: rows} of the snapshot: the same query, its columns left uncomputed."""
+        return dict(self.query(day, cutoff).group_by("label").len().collect().iter_rows())
+
+    def query(self, day: dt.date, cutoff: dt.datetime) -> pl.LazyFrame:
+        status = (
+            self.changes.lazy()
+            .filter(pl.col("status_changed_at") < cutoff)
+            .unique(subset="lead_id", keep="last")
+        )
+        base = (
+            self.leads.lazy()
+            .filter(pl.col("created_at") < cutoff)
+            .with_columns(
+                pl.lit(day, dtype=pl.Date).alias("snapshot"),
+                pl.lit(cutoff, dtype=pl.Datetime("us")).alias("cutoff"),
+            )
+            .join(status, on="lead_id", how="left")
+            .with_columns(pl.col("status").fill_null("open"))
+            .join(self.first_opp.lazy(), on="lead_id", how="left")
+            .filter(
+                pl.col("status").is_in(SCORABLE_STATUSES)
+                & (pl.col("first_opp_at").is_null() | (pl.col("first_opp_at") >= cutoff))
+            )
+            .with_columns(
+                (
+                    (pl.col("cutoff") - pl.col("created_at")).dt.total_seconds() * DAYS_PER_SECOND
+                ).alias("lead_age_days"),
+                # Since the last status change, or since creation for a lead never touched.
+                (
+                    (
+                        pl.col("cutoff") - pl.coalesce("status_changed_at", "created_at")
+                    ).dt.total_seconds()
+                    * DAYS_PER_SECOND
+                ).alias("days_in_status"),
+            )
+            .drop("first_opp_at", "status_changed_at")
+        )
+        if self.horizon_days is not None:
+            end = cutoff + dt.timedelta(days=self.horizon_days)
+            labels = (
+                self.won.lazy()
+                .filter((pl.col("closed_at") >= cutoff) & (pl.col("closed_at") < end))
+                .select("lead_id")
+                .unique()
+                .with_columns(pl.lit(1, dtype=pl.Int8).alias("label"))
+            )
+            base = base.join(labels, on="lead_id", how="left").with_columns(
+                pl.col("label").fill_null(0)
+            )
+        return base
 
 
 def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
@@ -313,20 +339,33 @@ def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     multiplied. The sample is systematic (`sample_plan`, `keeps`), so the warehouse draws the
     same rows in SQL; the same rows and seed give the same sample.
     """
-    weight = pl.col("weight") if "weight" in rows.columns else pl.lit(1.0)
     counts = dict(rows.group_by("label").len().iter_rows())
     plan = sample_plan(counts.get(1, 0), counts.get(0, 0), max_rows)
+    return _draw(rows.sort("snapshot", "lead_id"), plan, {0: 0, 1: 0}, seed)
+
+
+def _draw(
+    rows: pl.DataFrame, plan: dict[int, tuple[int, int]] | None, before: dict[int, int], seed: int
+) -> pl.DataFrame:
+    """The rows of `rows` (in snapshot and lead_id order) that `plan` keeps, weighted; `before`:
+    how many rows of each label come before these in the whole sampled set."""
+    weight = pl.col("weight") if "weight" in rows.columns else pl.lit(1.0)
     if plan is None:
         return rows.with_columns(weight.alias("weight"))
     parts = []
     for label, (size, keep) in plan.items():
-        if not size:
+        part = rows.filter(pl.col("label") == label)
+        if not size or part.is_empty():
             continue
-        part = rows.filter(pl.col("label") == label).sort("snapshot", "lead_id")
         if keep < size:
-            part = part.filter(keeps(pl.int_range(pl.len(), dtype=pl.Int64), size, keep, seed))
+            place = pl.int_range(pl.len(), dtype=pl.Int64) + before[label]
+            part = part.filter(keeps(place, size, keep, seed))
         parts.append(part.with_columns((weight / (keep / size)).alias("weight")))
-    return pl.concat(parts).sort("snapshot", "lead_id")
+    return (
+        pl.concat(parts).sort("snapshot", "lead_id")
+        if parts
+        else rows.clear().with_columns(weight.alias("weight"))
+    )
 
 
 def sample_plan(positives: int, negatives: int, max_rows: int) -> dict[int, tuple[int, int]] | None:
@@ -506,6 +545,11 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
         # No snapshot (too little history): the same columns, no rows.
         return frame if on else frame.clear()
 
+    # Tonight's and a week ago's rows first: each is built with a transient about twice its size
+    # (engagement's lookback of all scorable leads). The training sample, drawn one snapshot at a
+    # time, needs less, so it comes last, when the night holds the most.
+    today = rows([run_date])
+    week_ago = rows([run_date - dt.timedelta(days=VELOCITY_DAYS)])
     # The latest snapshots are the holdout; each part is a bounded, weighted sample.
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
     training = pl.concat(
@@ -514,12 +558,7 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
             rows(holdout_days, settings.horizon_days, settings.max_holdout_rows),
         ]
     )
-    return FeatureSet(
-        profiles=profiles,
-        training=training,
-        today=rows([run_date]),
-        week_ago=rows([run_date - dt.timedelta(days=VELOCITY_DAYS)]),
-    )
+    return FeatureSet(profiles=profiles, training=training, today=today, week_ago=week_ago)
 
 
 def snapshot_days(run_date: dt.date, first_day: dt.date, settings: Settings) -> list[dt.date]:

@@ -294,6 +294,54 @@ def test_training_snapshots_are_sampled_before_their_features_are_built():
     assert sample.join(every, on=["lead_id", "snapshot"], how="anti").is_empty()
 
 
+def test_drawing_the_sample_snapshot_by_snapshot_draws_the_sample_of_all_rows():
+    """`snapshot_frame` draws its sample one snapshot at a time (never holding every snapshot's
+    rows); it keeps the rows, and gives the weights, that `downsample` keeps of all of them."""
+    n = 300
+    ids = [f"L{i:04d}" for i in range(n)]
+    leads = pl.DataFrame(
+        {
+            "lead_id": ids,
+            "account_id": ["x"] * n,
+            "email": [f"u{i}@acme.com" for i in range(n)],
+            "title": ["VP Sales"] * n,
+            "country": ["US"] * n,
+            "state": ["CA"] * n,
+            "lead_source": ["referral"] * n,
+            "status": ["open"] * n,
+            "created_at": [ts(1 + i % 25, i % 24) for i in range(n)],
+            "updated_at": [ts(1 + i % 25, i % 24) for i in range(n)],
+        }
+    )
+    p = features.profile(leads, tiny()["accounts"])
+    # Every seventh lead is worked, then disqualified three days later: scorable, then not.
+    worked = range(0, n, 7)
+    changes = pl.DataFrame(
+        {
+            "lead_id": [ids[i] for i in worked for _ in (0, 1)],
+            "status": ["working", "disqualified"] * len(worked),
+            "changed_at": [ts(5 + i % 20 + later) for i in worked for later in (0, 3)],
+        }
+    )
+    won = range(0, n, 11)
+    opps = pl.DataFrame(
+        {
+            "lead_id": [ids[i] for i in won],
+            "stage": ["closed_won"] * len(won),
+            "created_at": [ts(12 + i % 10) for i in won],
+            "closed_at": [ts(14 + i % 10) for i in won],
+        }
+    )
+    days = [dt.date(2026, 6, d) for d in (8, 12, 16, 20)]
+    every = features.snapshot_frame(p, changes, opps, days, horizon_days=5)
+    assert every["label"].sum() > 5 and every.height > 200  # both labels, several snapshots
+    assert every["status"].n_unique() == 2  # open and working
+    for max_rows in (40, 120, 10_000):
+        drawn = features.snapshot_frame(p, changes, opps, days, 5, max_rows, seed=3)
+        expected = features.downsample(every, max_rows, seed=3)
+        assert drawn.equals(expected.select(drawn.columns))
+
+
 @pytest.mark.parametrize(("size", "keep", "seed"), [(10, 3, 7), (1000, 137, 0), (97, 96, 12345)])
 def test_the_systematic_sample_rule_is_the_same_in_sql(size, keep, seed):
     """`features.keeps` (polars) and `sqlgen.keeps` (the warehouse path) keep the same rows:
