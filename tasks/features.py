@@ -511,7 +511,8 @@ def build(
 @dataclass(frozen=True)
 class FeatureSet:
     """One night's feature rows: `training` (labelled snapshots), `today` and `week_ago` (scorable
-    leads as of the run date and VELOCITY_DAYS before), and every lead's `profiles`."""
+    leads as of the run date and VELOCITY_DAYS before; `week_ago`: lead_id and the model's
+    features only), and every lead's `profiles`."""
 
     profiles: pl.DataFrame
     training: pl.DataFrame
@@ -549,7 +550,9 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
     # (engagement's lookback of all scorable leads). The training sample, drawn one snapshot at a
     # time, needs less, so it comes last, when the night holds the most.
     today = rows([run_date])
-    week_ago = rows([run_date - dt.timedelta(days=VELOCITY_DAYS)])
+    # A week ago's rows are only scored (velocity): the model's features, not the time columns
+    # and the recency of each action that tonight's reasons read.
+    week_ago = rows([run_date - dt.timedelta(days=VELOCITY_DAYS)]).select("lead_id", *FEATURES)
     # The latest snapshots are the holdout; each part is a bounded, weighted sample.
     train_days, holdout_days = split_snapshots(days, settings.holdout_share)
     training = pl.concat(
