@@ -174,7 +174,6 @@ def read_activity(
     else:
         fresh = empty(ACTIVITY_SCHEMA)
         fresh_from = end
-    fresh = fresh.select(ACTIVITY_COLUMNS)
     # The stored days are read from `since` on; only the fresh ones (all of history on a first
     # night) may reach further back. Neither is copied when no row is cut (no rechunk): the daily
     # counts are the largest frame of a night.

@@ -355,7 +355,7 @@ def _draw(
     parts = []
     for label, (size, keep) in plan.items():
         part = rows.filter(pl.col("label") == label)
-        if not size or part.is_empty():
+        if part.is_empty():  # none of this label here (or at all: `size` 0)
             continue
         if keep < size:
             place = pl.int_range(pl.len(), dtype=pl.Int64) + before[label]
