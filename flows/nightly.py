@@ -64,6 +64,7 @@ check_output = task(validate.check_output, name="validate-output", **STEP)
 publish_night = task(publish.publish_night, name="publish", **WAREHOUSE_STEP)
 report_night = task(report.report_night, name="report", **WAREHOUSE_STEP)
 drift_locally = task(monitor.drift_local, name="drift", **STEP)
+lifecycle_locally = task(lifecycle.rows_of_night, name="lifecycle", **WAREHOUSE_STEP)
 # The same steps with the per-lead work inside the warehouse (LEADSCORE_COMPUTE=warehouse).
 prepare_in_warehouse = task(in_warehouse.prepare_night, name="activity", **WAREHOUSE_STEP)
 sample_in_warehouse = task(in_warehouse.training_sample, name="features", **WAREHOUSE_STEP)
@@ -123,6 +124,9 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
             del tables  # the tables as of the night (`inputs.tables`) are what the night reads
             feats = run.timed("features", build_features, inputs, day, settings)
+            # What tonight's lifecycle and funnel read of the sign-ups and the recent activity,
+            # taken before the daily counts go.
+            activity = lifecycle.lead_activity(inputs.users, inputs.activity.daily, day)
             # The daily counts (15M rows at a million leads) are in the feature rows now, and the
             # leads, accounts and product users in the profiles: `inputs` held the only reference
             # left to them, so they go here, before training. The report reads the rest.
@@ -130,7 +134,7 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             night_tables = {t: inputs.tables[t] for t in report.TABLES}
             del inputs
             scored = score_locally(
-                wh, run, feats, rollup, night_tables, day, settings, checks, tracks
+                wh, run, feats, activity, rollup, night_tables, day, settings, checks, tracks
             )
             del feats  # publishing reads only the night's rows (`scored.night`)
         run.timed("data_docs", checks.build_docs)
@@ -152,6 +156,7 @@ def score_locally(
     wh: warehouse.Warehouse,
     run: RunLog,
     feats: features.FeatureSet,
+    activity: lifecycle.LeadActivity,
     rollup: extract.Activity,
     tables: dict[str, Any],
     day: dt.date,
@@ -160,7 +165,8 @@ def score_locally(
     tracks: lifecycle.Tracks,
 ) -> ScoredNight:
     """Training, scoring and routing of the night's feature rows in this process (polars);
-    `rollup` is the roll-up's fresh days to publish, `tables` the CRM tables as of the night."""
+    `activity` what the lifecycle reads of the sign-ups and recent activity, `rollup` the roll-up's
+    fresh days to publish, `tables` the CRM tables as of the night."""
     model = run.timed("train", train_model, wh, feats.training, day, settings)
     scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
     routed = run.timed(
@@ -179,6 +185,21 @@ def score_locally(
         settings,
         checks,
     )
+    rows = run.timed(
+        "lifecycle",
+        lifecycle_locally,
+        wh,
+        feats.profiles,
+        activity,
+        tables,
+        routed.scores,
+        routed.routing,
+        rollup.fresh,
+        rollup.fresh_from,
+        day,
+        tracks,
+        settings.horizon_days,
+    )
     night = publish.Night(
         day,
         run.run_id,
@@ -193,6 +214,7 @@ def score_locally(
         f"{model.message}; {scored.threshold.summary}",
         drift,
         scored.threshold,
+        rows,
     )
     return ScoredNight(night, model.candidate, tables)
 

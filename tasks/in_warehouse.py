@@ -438,7 +438,7 @@ where rn <= case when {strong} then {score.STRONGEST} else {score.WEAKEST} end""
         "select distinct j, k0, k1 from work_reason_picks",
         {"j": pl.Int64, "k0": pl.String, "k1": pl.String},
     )
-    write_table(wh, "work_phrases", phrases(keys))
+    write_table(wh, "work_phrases", score.phrases(keys, ROW_SCHEMA))
     parts = score.STRONGEST + score.WEAKEST
     joined = "max(case when pos = 1 then part end)" + "".join(
         f" || coalesce('; ' || max(case when pos = {i} then part end), '')"
@@ -469,38 +469,6 @@ def _key(wh: Warehouse, column: str) -> str:
     if ROW_SCHEMA[column] != pl.String:
         value = wh.sql_integer(value)
     return f"case when dev.{column} is null then 'n' else 'v' || cast({value} as text) end"
-
-
-def phrases(keys: pl.DataFrame) -> pl.DataFrame:
-    """j, k0, k1, said, silences: each distinct (feature, values) the reasons name, in words."""
-    names = list(FEATURES)
-    rows = []
-    for j, k0, k1 in keys.iter_rows():
-        feature = names[j]
-        row = {
-            c: _value(c, k) for c, k in zip(score.phrase_columns(feature), (k0, k1), strict=False)
-        }
-        said = score.phrase(feature, row)
-        silenced = score.silences(feature, said)
-        rows.append((j, k0, k1, said, names.index(silenced) if silenced else None))
-    return pl.DataFrame(
-        rows,
-        schema={
-            "j": pl.Int64,
-            "k0": pl.String,
-            "k1": pl.String,
-            "said": pl.String,
-            "silences": pl.Int64,
-        },
-        orient="row",
-    )
-
-
-def _value(column: str, key: str) -> object:
-    if key == "n":
-        return None
-    value = key[1:]
-    return value if ROW_SCHEMA[column] == pl.String else int(value)
 
 
 def account_select(wh: Warehouse, scores: str, rows: str, week_ago: str, run_id: str) -> str:

@@ -1,14 +1,16 @@
 """Lifecycle: every lead's lifecycle stage and nurture track tonight, and the funnel by channel.
 
-Both are computed inside the warehouse, in the transaction that publishes the night, from what
-the night publishes (lead_score_history, lead_routing, lead_activity_daily and the night's
-quarantined keys) and the source tables as that night saw them. So the same SQL serves both
-compute paths, a rerun reads exactly what the first run read, and a backfill of a date gives the
-rows its nightly run gave.
+With warehouse compute both are computed inside the warehouse, in the transaction that publishes
+the night, from what the night publishes (lead_score_history, lead_routing, lead_activity_daily
+and the night's quarantined keys) and the source tables as that night saw them (`LifecycleSql`).
+A local night computes the same rows in polars from the frames it holds (`rows_of_night`) and
+stages them with its scores. Either way a rerun reads exactly what the first run read, and a
+backfill of a date gives the rows its nightly run gave.
 
 The track rules are data: `leadscore/tracks.toml` (ordered rules, first match, like routing),
-compiled to one SQL `case`. Entry points: `load_tracks` (at flow start: a bad file fails before
-any work), `replace_night` (inside the publishing transaction), `funnel_losses` (the report).
+compiled to one SQL `case` or polars `when` chain. Entry points: `load_tracks` (at flow start: a
+bad file fails before any work), `lead_activity` and `rows_of_night` (a local night),
+`replace_night` (inside the publishing transaction), `funnel_losses` (the report).
 """
 
 from __future__ import annotations
@@ -610,10 +612,20 @@ def replace_night(
     tracks: Tracks,
     horizon_days: int,
     seconds: dict[str, float] | None = None,
+    staged: bool = False,
 ) -> dict[str, int]:
     """Inside the publishing transaction, after the night's scores, routings, activity and
     quarantined keys are in: replace the night's lead_lifecycle and funnel_daily rows; the rows
-    written per table (and, into `seconds` when given, the seconds each took)."""
+    written per table (and, into `seconds` when given, the seconds each took). `staged`: the
+    rows were computed locally (`rows_of_night`) and staged under "lifecycle" and "funnel";
+    otherwise the statements compute them here."""
+    if staged:
+        s.execute("delete_lead_lifecycle", score_date=run_date.isoformat())
+        s.execute("delete_funnel_daily", run_date=run_date.isoformat())
+        return {
+            "lead_lifecycle": s.insert_staged("lead_lifecycle", "lifecycle"),
+            "funnel_daily": s.insert_staged("funnel_daily", "funnel"),
+        }
     night = LifecycleSql(s.warehouse, run_date, tracks, horizon_days)
     # The tables just written: the planner must know their size (on PostgreSQL, `analyze`: a
     # first night's 15M-row roll-up read by its stale statistics was a 19 s bitmap scan).
@@ -658,3 +670,469 @@ def funnel_losses(funnel: pl.DataFrame) -> list[str]:
             f"and {step.replace('_', ' ')} (keeps {rate:.0%})"
         )
     return lines
+
+
+# ---- the same rows from a local night's own frames
+# A night computed locally holds, in polars, all that the statements above recompute from the
+# source tables (profiles, product sign-ups, the roll-up's recent days, status changes, deals):
+# at a million leads the statements take ~40 s of SQLite's single thread inside the publishing
+# transaction, these a few seconds. `tests/integration/test_compute_paths.py` holds the two to the
+# same rows (warehouse compute runs the statements), on both dialects.
+PREVIOUS_SCHEMA = {
+    "lead_id": pl.String,
+    "nurture_track": pl.String,
+    "segment": pl.String,
+    "entered_on": pl.Date,
+}
+ROUTING_SCHEMA = {"lead_id": pl.String, "score_date": pl.Date, "routed_at": pl.Datetime("us")}
+ENGAGED_SCHEMA = {"lead_id": pl.String, "engaged_on": pl.Date}
+
+
+@dataclass(frozen=True)
+class LeadActivity:
+    """Per lead, what the lifecycle and funnel read of the night's sign-ups and recent activity,
+    taken while the features' frames are in memory (`lead_activity`)."""
+
+    # lead_id, signed_up_at (the first product sign-up matched to the lead)
+    signups: pl.DataFrame
+    # lead_id, documents_90d, product_actions_90d, last_product_on (the last LOOKBACK_DAYS days)
+    recent: pl.DataFrame
+
+
+def lead_activity(users: pl.DataFrame, daily: pl.DataFrame, run_date: dt.date) -> LeadActivity:
+    """`users`: product users matched to leads (lead_id, signed_up_at); `daily`: the night's daily
+    counts (lead_id, activity_date, event, events), the roll-up as publishing leaves it."""
+    first = run_date - dt.timedelta(days=F.LOOKBACK_DAYS - 1)
+    # Compared as the category it is: a cast to text would copy every day's event name.
+    event = pl.col("event")
+    actions = [e for e in PRODUCT_EVENTS if e != "login"]
+    recent = (
+        daily.filter(pl.col("activity_date").is_between(first, run_date))
+        .group_by("lead_id")
+        .agg(
+            pl.col("events").filter(event == "document_created").sum().alias("documents_90d"),
+            pl.col("events").filter(event.is_in(actions)).sum().alias("product_actions_90d"),
+            pl.col("activity_date")
+            .filter(event.is_in(PRODUCT_EVENTS))
+            .max()
+            .alias("last_product_on"),
+        )
+        .with_columns(pl.col("documents_90d", "product_actions_90d").cast(pl.Int64))
+    )
+    signups = users.group_by("lead_id").agg(pl.col("signed_up_at").min())
+    return LeadActivity(signups=signups, recent=recent)
+
+
+@dataclass(frozen=True)
+class NightRows:
+    """A night's lead_lifecycle and funnel_daily rows, computed before publishing."""
+
+    lifecycle: pl.DataFrame
+    funnel: pl.DataFrame
+
+
+def rows_of_night(
+    wh: Warehouse,
+    profiles: pl.DataFrame,
+    activity: LeadActivity,
+    tables: dict[str, pl.DataFrame],
+    scores: pl.DataFrame,
+    routing: pl.DataFrame,
+    fresh: pl.DataFrame,
+    fresh_from: dt.date,
+    run_date: dt.date,
+    tracks: Tracks,
+    horizon_days: int,
+) -> NightRows:
+    """Tonight's lead_lifecycle and funnel_daily rows from a local night's frames: `profiles`
+    (features.profile), `tables` (status changes and opportunities as of the night), tonight's
+    `scores` and new `routing` rows, and the roll-up's `fresh` days from `fresh_from`; the earlier
+    nights' tracks, routings and engaged days are read from the warehouse (under the run lock)."""
+    day = run_date.isoformat()
+    previous = wh.read_if_exists(
+        "lead_lifecycle", "select_previous_lifecycle", {"score_date": day}, PREVIOUS_SCHEMA
+    )
+    routings = wh.read_if_exists(
+        "lead_routing", "select_routing_steps", {"score_date": day}, ROUTING_SCHEMA
+    )
+    routings = pl.concat(
+        [routings, routing.select(list(ROUTING_SCHEMA)).cast(ROUTING_SCHEMA)], how="vertical"
+    )
+    first = cohort_start(run_date, tracks)
+    engaged = first_engaged(wh, fresh, fresh_from, first, run_date, tracks)
+    leads = lead_frame(profiles, activity)
+    statuses = tables["crm_lead_status_changes"].select("lead_id", "status", "changed_at")
+    deals = tables["crm_opportunities"].select(
+        "lead_id", "account_id", "stage", "created_at", "closed_at"
+    )
+    return NightRows(
+        lifecycle=lifecycle_rows(
+            leads, statuses, deals, scores, previous, run_date, tracks, horizon_days
+        ),
+        funnel=funnel_rows(leads, statuses, deals, scores, routings, engaged, run_date, tracks),
+    )
+
+
+def cohort_start(run_date: dt.date, tracks: Tracks) -> dt.date:
+    """The first day of the oldest cohort month funnel_daily holds."""
+    first = run_date.replace(day=1)
+    for _ in range(tracks.cohort_months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return first
+
+
+def first_engaged(
+    wh: Warehouse,
+    fresh: pl.DataFrame,
+    fresh_from: dt.date,
+    first: dt.date,
+    run_date: dt.date,
+    tracks: Tracks,
+) -> pl.DataFrame:
+    """Each lead's first engaged day from `first` to the night: the stored roll-up's days before
+    `fresh_from` (read grouped), and tonight's fresh days."""
+    if not tracks.engaged_events:
+        return pl.DataFrame(schema=ENGAGED_SCHEMA)
+    events = list(tracks.engaged_events)
+    stored_to = min(fresh_from, run_date + dt.timedelta(days=1))
+    stored = wh.read_if_exists(
+        "lead_activity_daily",
+        "select_first_engaged",
+        {"from_day": first.isoformat(), "to_day": stored_to.isoformat(), "engaged_events": events},
+        ENGAGED_SCHEMA,
+    )
+    new = fresh.filter(
+        pl.col("activity_date").is_between(first, run_date) & pl.col("event").is_in(events)
+    ).select("lead_id", pl.col("activity_date").alias("engaged_on"))
+    return (
+        pl.concat([stored, new.cast(ENGAGED_SCHEMA)])
+        .group_by("lead_id")
+        .agg(pl.col("engaged_on").min())
+    )
+
+
+def lead_frame(profiles: pl.DataFrame, activity: LeadActivity) -> pl.DataFrame:
+    """Every lead of the night with what the lifecycle and funnel read of it."""
+    return (
+        profiles.select(
+            "lead_id",
+            "account_id",
+            "lead_source",
+            "created_at",
+            "seniority",
+            pl.col("industry").fill_null("unknown").alias("vertical"),
+        )
+        .join(activity.signups, on="lead_id", how="left")
+        .join(activity.recent, on="lead_id", how="left")
+    )
+
+
+def _lead_deals(deals: pl.DataFrame) -> pl.DataFrame:
+    stage = pl.col("stage")
+    return (
+        deals.filter(pl.col("lead_id").is_not_null())
+        .group_by("lead_id")
+        .agg(
+            pl.col("closed_at").filter(stage == "closed_won").min().alias("won_at"),
+            (stage == "open").any().cast(pl.Int64).alias("open_deal"),
+            (stage == "closed_lost").any().cast(pl.Int64).alias("lost_deal"),
+            pl.col("created_at").min().alias("deal_created_at"),
+        )
+    )
+
+
+def _days_since(end: dt.datetime, moment: str) -> pl.Expr:
+    """Whole days from `moment` to the night's end, as `LifecycleSql.days_since`."""
+    return ((pl.lit(end) - pl.col(moment)).dt.total_seconds() // 86_400).cast(pl.Int64)
+
+
+def _rule_condition(fact: str, value: Any) -> pl.Expr:
+    """One condition of a rule, as `_condition` writes it in SQL."""
+    column = pl.col(fact)
+    if isinstance(value, bool):
+        return column == (1 if value else 0)
+    if isinstance(value, tuple) and value and isinstance(value[0], str):
+        return column.is_in(list(value))
+    lowest, highest = value
+    held = column.is_not_null()
+    if lowest is not None:
+        held = held & (column >= int(lowest))
+    if highest is not None:
+        held = held & (column <= int(highest))
+    return held
+
+
+def _reason_expr(template: str) -> pl.Expr:
+    """The reason template with the named facts, as `_reason` writes it in SQL."""
+    pieces: list[pl.Expr] = []
+    at = 0
+    for match in PLACEHOLDER_RE.finditer(template):
+        if match.start() > at:
+            pieces.append(pl.lit(template[at : match.start()]))
+        pieces.append(pl.col(match.group(1)).cast(pl.String).fill_null("unknown"))
+        at = match.end()
+    if at < len(template):
+        pieces.append(pl.lit(template[at:]))
+    return pl.concat_str(pieces) if pieces else pl.lit("")
+
+
+def _by_rule(values: list[pl.Expr]) -> pl.Expr:
+    expr = pl.when(pl.col("rule_no") == 0).then(values[0])
+    for i, value in enumerate(values[1:], 1):
+        expr = expr.when(pl.col("rule_no") == i).then(value)
+    return expr.otherwise(None)
+
+
+def lifecycle_rows(
+    leads: pl.DataFrame,
+    statuses: pl.DataFrame,
+    deals: pl.DataFrame,
+    scores: pl.DataFrame,
+    previous: pl.DataFrame,
+    run_date: dt.date,
+    tracks: Tracks,
+    horizon_days: int,
+) -> pl.DataFrame:
+    """Tonight's lead_lifecycle rows (`LIFECYCLE_COLUMNS`), as `LifecycleSql.lifecycle_statement`
+    selects them."""
+    t = tracks
+    end = F.snapshot_cutoff(run_date)
+    recent_from = end - dt.timedelta(days=horizon_days)
+    last_status = statuses.sort("changed_at").group_by("lead_id").agg(pl.all().last())
+    members = pl.concat(
+        [
+            scores.select("lead_id"),
+            last_status.filter(pl.col("changed_at") >= recent_from).select("lead_id"),
+            deals.filter(
+                pl.col("lead_id").is_not_null()
+                & ((pl.col("created_at") >= recent_from) | (pl.col("closed_at") >= recent_from))
+            ).select("lead_id"),
+            previous.filter(pl.col("nurture_track") != NO_TRACK).select("lead_id"),
+        ]
+    ).unique()
+    account_deals = (
+        deals.filter((pl.col("stage") == "closed_won") & pl.col("account_id").is_not_null())
+        .group_by("account_id")
+        .agg(pl.col("closed_at").min().alias("account_won_at"))
+    )
+    stage_of = pl.when(pl.col("won_at").is_not_null()).then(pl.lit("customer"))
+    for condition, name in [
+        (pl.col("open_deal") == 1, "opportunity"),
+        (pl.col("lost_deal") == 1, "closed_lost"),
+        (pl.col("status") == "disqualified", "disqualified"),
+        (pl.col("status") == "qualified", "sales_qualified"),
+        (pl.col("status") == "working", "sdr_working"),
+        (pl.col("sdr_ready") == 1, "sdr_ready"),
+        (pl.col("status") == "nurture", "nurture"),
+        (pl.col("signed_up") == 1, "product_user"),
+    ]:
+        stage_of = stage_of.when(condition).then(pl.lit(name))
+    stage_of = stage_of.otherwise(pl.lit("lead"))
+    journey = pl.when(
+        (pl.col("account_customer") == 1)
+        & pl.col("stage").is_in(["lead", "product_user", "nurture", "closed_lost"])
+    ).then(pl.lit("expand"))
+    for stage, step in JOURNEY.items():
+        journey = journey.when(pl.col("stage") == stage).then(pl.lit(step))
+    rule_no = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int64))
+    for i, r in enumerate(t.rules):
+        held = pl.lit(True)
+        for fact, value in r.conditions.items():
+            held = held & _rule_condition(fact, value)
+        rule_no = rule_no.when(held).then(pl.lit(i, dtype=pl.Int64))
+    persona = pl.lit("user")
+    if t.personas:
+        persona = pl.col("seniority").replace_strict(
+            dict(sorted(t.personas.items())), default="user", return_dtype=pl.String
+        )
+    segment = (
+        pl.concat_str([pl.col(p) for p in t.segment_by], separator="/")
+        if t.segment_by
+        else pl.lit("default")
+    )
+    facts = (
+        members.join(leads, on="lead_id", how="inner")
+        .join(scores.select("lead_id", "score", "sdr_ready"), on="lead_id", how="left")
+        .join(last_status.select("lead_id", "status"), on="lead_id", how="left")
+        .join(_lead_deals(deals), on="lead_id", how="left")
+        .join(account_deals, on="account_id", how="left")
+        .with_columns(
+            pl.col("status").fill_null("open"),
+            (pl.col("score") + 0.5).cast(pl.Int64).alias("score"),
+            pl.col("sdr_ready").fill_null(False).cast(pl.Int64),
+            pl.col("signed_up_at").is_not_null().cast(pl.Int64).alias("signed_up"),
+            pl.col("account_won_at").is_not_null().cast(pl.Int64).alias("account_customer"),
+            _days_since(end, "created_at").alias("days_since_created"),
+            _days_since(end, "signed_up_at").alias("days_since_signup"),
+            pl.col("documents_90d").fill_null(0),
+            pl.col("product_actions_90d").fill_null(0),
+            (pl.lit(run_date) - pl.col("last_product_on"))
+            .dt.total_days()
+            .alias("days_since_product_activity"),
+            _days_since(end, "won_at").alias("days_since_won"),
+            _days_since(end, "account_won_at").alias("days_since_account_won"),
+        )
+        .with_columns(
+            stage_of.alias("stage"),
+            persona.alias("persona"),
+            (t.contract_days - pl.col("days_since_account_won") % t.contract_days).alias(
+                "days_to_renewal"
+            ),
+        )
+        .with_columns(rule_no.alias("rule_no"))
+        .with_columns(
+            _by_rule([pl.lit(r.track) for r in t.rules]).alias("nurture_track"),
+            _by_rule([pl.lit(r.name) for r in t.rules]).alias("track_rule"),
+            _by_rule([_reason_expr(r.reason) for r in t.rules]).alias("rule_reason"),
+            segment.alias("segment"),
+            journey.alias("journey_stage"),
+        )
+    )
+    track, was = pl.col("nurture_track"), pl.col("previous_track")
+    change = (
+        pl.when((track != NO_TRACK) & (was.is_null() | (was == NO_TRACK)))
+        .then(pl.lit("joined"))
+        .when(
+            (track != NO_TRACK)
+            & ((was != track) | (pl.col("previous_segment") != pl.col("segment")))
+        )
+        .then(pl.lit("moved"))
+        .when((track == NO_TRACK) & (was != NO_TRACK))
+        .then(pl.lit("left"))
+        .otherwise(pl.lit("unchanged"))
+    )
+    drip = (
+        pl.when(track == NO_TRACK)
+        .then(pl.lit("no drip track"))
+        .otherwise(track.str.replace_all("_", " ", literal=True))
+    )
+    return (
+        facts.join(
+            previous.select(
+                "lead_id",
+                pl.col("nurture_track").alias("previous_track"),
+                pl.col("segment").alias("previous_segment"),
+                pl.col("entered_on").alias("previous_entered_on"),
+            ),
+            on="lead_id",
+            how="left",
+        )
+        .with_columns(
+            pl.lit(run_date).alias("score_date"),
+            pl.col("stage").alias("lifecycle_stage"),
+            pl.concat_str([pl.col("rule_reason"), pl.lit(" → "), drip]).alias("reason"),
+            pl.when(was == track)
+            .then(pl.col("previous_entered_on"))
+            .otherwise(pl.lit(run_date))
+            .alias("entered_on"),
+            change.alias("track_change"),
+        )
+        .select(LIFECYCLE_COLUMNS)
+        .sort("lead_id")
+    )
+
+
+def funnel_rows(
+    leads: pl.DataFrame,
+    statuses: pl.DataFrame,
+    deals: pl.DataFrame,
+    scores: pl.DataFrame,
+    routings: pl.DataFrame,
+    engaged: pl.DataFrame,
+    run_date: dt.date,
+    tracks: Tracks,
+) -> pl.DataFrame:
+    """Tonight's funnel_daily rows (`FUNNEL_COLUMNS`), as `LifecycleSql.funnel_statement`
+    selects them. `routings`: lead_id, score_date, routed_at of every routing up to tonight's."""
+    first = cohort_start(run_date, tracks)
+    routed = routings.filter(pl.col("score_date") <= run_date)
+    ready = (
+        pl.concat(
+            [
+                routed.select("lead_id", pl.col("score_date").alias("sdr_ready_on")),
+                scores.filter(pl.col("sdr_ready")).select(
+                    "lead_id", pl.col("sdr_ready_since").alias("sdr_ready_on")
+                ),
+            ]
+        )
+        .group_by("lead_id")
+        .agg(pl.col("sdr_ready_on").min())
+    )
+    first_routed = routed.group_by("lead_id").agg(
+        pl.col("routed_at").min().dt.date().alias("routed_on")
+    )
+    qualified = (
+        statuses.filter(pl.col("status") == "qualified")
+        .group_by("lead_id")
+        .agg(pl.col("changed_at").min().dt.date().alias("qualified_on"))
+    )
+    lead_deals = _lead_deals(deals).select(
+        "lead_id",
+        pl.col("deal_created_at").dt.date().alias("opportunity_on"),
+        pl.col("won_at").dt.date().alias("won_on"),
+    )
+    dates = ["created_on", *[f"{s}_on" for s in STEPS[1:]]]
+    steps = (
+        leads.filter(pl.col("created_at") >= dt.datetime.combine(first, dt.time()))
+        .select(
+            "lead_id",
+            "lead_source",
+            pl.col("created_at").dt.truncate("1mo").dt.date().alias("cohort_month"),
+            pl.col("created_at").dt.date().alias("created_on"),
+            pl.col("signed_up_at").dt.date().alias("signed_up_on"),
+        )
+        .join(engaged, on="lead_id", how="left")
+        .join(ready, on="lead_id", how="left")
+        .join(first_routed, on="lead_id", how="left")
+        .join(qualified, on="lead_id", how="left")
+        .join(lead_deals, on="lead_id", how="left")
+    )
+    furthest = pl.lit(0)
+    for i in range(1, len(STEPS)):
+        furthest = pl.when(pl.col(dates[i]).is_not_null()).then(pl.lit(i)).otherwise(furthest)
+    group = ["lead_source", "cohort_month"]
+    counts = (
+        steps.with_columns(furthest.alias("furthest"))
+        .group_by(group)
+        .agg((pl.col("furthest") >= i).sum().cast(pl.Int64).alias(s) for i, s in enumerate(STEPS))
+    )
+    gaps = pl.concat(
+        [
+            steps.filter(
+                pl.col(dates[i]).is_not_null() & pl.col(dates[i - 1]).is_not_null()
+            ).select(
+                *group,
+                pl.lit(s).alias("step"),
+                (pl.col(dates[i]) - pl.col(dates[i - 1])).dt.total_days().alias("days"),
+            )
+            for i, s in enumerate(STEPS)
+            if i
+        ]
+    ).filter(pl.col("days") >= 0)
+    medians = (
+        gaps.group_by(*group, "step")
+        .agg(pl.col("days").cast(pl.Float64).median().alias("median_days"))
+        .pivot(on="step", index=group, values="median_days")
+    )
+    medians = medians.with_columns(
+        (pl.col(s) if s in medians.columns else pl.lit(None, pl.Float64)).alias(f"days_to_{s}")
+        for s in STEPS[1:]
+    )
+    rates = [
+        pl.when(pl.col(STEPS[i - 1]) > 0)
+        .then(pl.col(s).cast(pl.Float64) / pl.col(STEPS[i - 1]))
+        .otherwise(None)
+        .alias(f"{s}_rate")
+        for i, s in enumerate(STEPS)
+        if i
+    ]
+    return (
+        counts.join(
+            medians.select(*group, *[f"days_to_{s}" for s in STEPS[1:]]),
+            on=group,
+            how="left",
+        )
+        .with_columns(pl.lit(run_date).alias("run_date"), *rates)
+        .select(FUNNEL_COLUMNS)
+        .sort(group)
+    )

@@ -61,6 +61,9 @@ class Night:
     drift: pl.DataFrame | None = None
     # Tonight's SDR-ready threshold and why (its threshold_daily row).
     threshold: Threshold | None = None
+    # Tonight's lead_lifecycle and funnel_daily rows when the night computed them (compute
+    # local); otherwise publishing computes them from what it has written.
+    lifecycle_rows: lifecycle.NightRows | None = None
 
 
 SCORE_SCHEMA = {
@@ -176,6 +179,9 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
                 if night.threshold
                 else pl.DataFrame(),
             )
+            if night.lifecycle_rows is not None:
+                s.stage("lifecycle", "lead_lifecycle", night.lifecycle_rows.lifecycle)
+                s.stage("funnel", "funnel_daily", night.lifecycle_rows.funnel)
         crash_point("publish:staged")
         with s.transaction():
             counts = replace_night(s, night)
@@ -235,7 +241,9 @@ def replace_night(s: Session, night: Night) -> dict[str, int]:
     threshold = s.insert_staged("threshold_daily", "threshold")
     calibration = monitor.replace_calibration(s, night.run_date, night.horizon_days)
     # Last: it reads the night's scores, routings, activity and quarantined keys written above.
-    stages = lifecycle.replace_night(s, night.run_date, night.tracks, night.horizon_days)
+    stages = lifecycle.replace_night(
+        s, night.run_date, night.tracks, night.horizon_days, staged=night.lifecycle_rows is not None
+    )
     return {
         **stages,
         "lead_scores": scored,

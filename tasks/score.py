@@ -257,7 +257,7 @@ def score_night(
         )
         .with_columns(
             pl.lit(run_date).alias("score_date"),
-            pl.Series("top_reasons", reasons(scorer, today)),
+            reasons(scorer, today).alias("top_reasons"),
             pl.lit(scorer.version).alias("model_version"),
             pl.lit(run_id).alias("run_id"),
         )
@@ -382,7 +382,7 @@ def _plural(n: int, word: str) -> str:
     return f"{'a' if n == 1 else n} {word}{'' if n == 1 else 's'}"
 
 
-def phrase(feature: str, row: dict | _Row) -> str:
+def phrase(feature: str, row: dict) -> str:
     """One factor of one lead, as a sales rep would say it."""
     value = row.get(feature)
     if feature == "seniority":
@@ -506,60 +506,126 @@ STRONGEST, WEAKEST, MIN_POINTS = 3, 2, 2.0
 AVERAGE_LEAD = "Close to an average lead"
 
 
-def points_text(deviation: float) -> str:
-    return f"{deviation:+.0f}"
+def reasons(scorer: Scorer, rows: pl.DataFrame) -> pl.Series:
+    """The factors that move each lead's score most against an average lead, strongest first.
 
-
-def reasons(scorer: Scorer, rows: pl.DataFrame) -> list[str]:
-    """The factors that move each lead's score most against an average lead, strongest first."""
+    A chunk of rows at a time, each lead's picks are ranked with numpy, and the values they read
+    put into words once per distinct (factor, values) by `phrase` (`phrases`, which the warehouse
+    path uses too), not once per lead."""
     reference = np.asarray(scorer.scale.reference)
-    names = list(FEATURES)
-    columns = _Columns(rows)
+    known = phrases(pl.DataFrame(schema=PHRASE_KEYS), rows.schema)
     out = []
-    for start, part in zip(range(0, rows.height, CHUNK_ROWS), chunks(rows), strict=False):
-        deviation = scorer.points(part) - reference
-        # The strongest and weakest factors of a chunk's leads at once; values are read only
-        # for them.
-        order = np.argsort(-deviation, axis=1, kind="stable")
-        ups = order[:, :STRONGEST]
-        downs = order[:, ::-1][:, :WEAKEST]
-        for k in range(part.height):
-            d = deviation[k]
-            row = columns.row(start + k)
-            chosen = [j for j in ups[k] if d[j] >= MIN_POINTS]
-            chosen += [j for j in downs[k] if d[j] <= -MIN_POINTS]
-            said = {j: phrase(names[j], row) for j in chosen}
-            silenced = {silences(names[j], said[j]) for j in chosen}
-            parts = [f"{points_text(d[j])} {said[j]}" for j in chosen if names[j] not in silenced]
-            out.append("; ".join(parts) if parts else AVERAGE_LEAD)
-    return out
+    for part in chunks(rows):
+        picks = phrase_keys(part, _picks(scorer.points(part) - reference))
+        new = picks.select(list(PHRASE_KEYS)).unique().join(known, on=list(PHRASE_KEYS), how="anti")
+        if new.height:
+            known = pl.concat([known, phrases(new, rows.schema)])
+        out.append(_sentences(picks.join(known, on=list(PHRASE_KEYS), how="left"), part.height))
+    return pl.concat(out)
 
 
-class _Columns:
-    """A frame's columns as Python lists, each converted the first time a phrase reads it."""
-
-    def __init__(self, frame: pl.DataFrame):
-        self.frame = frame
-        self.lists: dict[str, list] = {}
-
-    def value(self, name: str, i: int) -> object:
-        if name not in self.lists:
-            self.lists[name] = self.frame[name].to_list() if name in self.frame.columns else []
-        values = self.lists[name]
-        return values[i] if values else None
-
-    def row(self, i: int) -> _Row:
-        return _Row(self, i)
+# What names one phrase: the feature (its place in FEATURES) and the values it reads.
+PHRASE_KEYS = {"j": pl.Int64, "k0": pl.String, "k1": pl.String}
 
 
-class _Row:
-    """One lead's values as `phrase` reads them (`row.get(name)`), without building a dict."""
+def _picks(deviation: np.ndarray) -> pl.DataFrame:
+    """Each row's strongest factors (at most STRONGEST, ties: the earlier feature) and weakest
+    (at most WEAKEST, ties: the later) beyond MIN_POINTS: row i, rank, feature j, points d
+    (rounded half to even, as Python's format rounds them)."""
+    order = np.argsort(-deviation, axis=1, kind="stable")
+    slots = np.concatenate([order[:, :STRONGEST], order[:, ::-1][:, :WEAKEST]], axis=1)
+    d = np.take_along_axis(deviation, slots, axis=1)
+    keep = np.concatenate([d[:, :STRONGEST] >= MIN_POINTS, d[:, STRONGEST:] <= -MIN_POINTS], axis=1)
+    i, rank = np.nonzero(keep)
+    return pl.DataFrame(
+        {"i": i, "rank": rank, "j": slots[i, rank], "d": np.rint(d[i, rank])},
+        schema={"i": pl.Int64, "rank": pl.Int64, "j": pl.Int64, "d": pl.Float64},
+    )
 
-    __slots__ = ("columns", "i")
 
-    def __init__(self, columns: _Columns, i: int):
-        self.columns, self.i = columns, i
+def _sentences(said: pl.DataFrame, height: int) -> pl.Series:
+    """The reasons of rows 0..height-1 from their picks in words (i, j, rank, d, said,
+    silences): a factor another one's phrase already says is left out."""
+    silenced = said.filter(pl.col("silences").is_not_null()).select(
+        "i", pl.col("silences").alias("j")
+    )
+    points = pl.col("d").cast(pl.Int64)
+    words = (
+        said.join(silenced, on=["i", "j"], how="anti")
+        .sort("i", "rank")
+        .group_by("i", maintain_order=True)
+        .agg(
+            pl.concat_str(
+                pl.when(points >= 0).then(pl.lit("+")).otherwise(pl.lit("")),
+                points,
+                pl.lit(" "),
+                "said",
+            )
+            .str.join("; ")
+            .alias("top_reasons")
+        )
+    )
+    return (
+        pl.DataFrame({"i": np.arange(height, dtype=np.int64)})
+        .join(words, on="i", how="left")
+        .sort("i")["top_reasons"]
+        .fill_null(AVERAGE_LEAD)
+    )
 
-    def get(self, name: str, default: object = None) -> object:
-        value = self.columns.value(name, self.i)
-        return default if value is None else value
+
+def phrase_keys(rows: pl.DataFrame, picks: pl.DataFrame) -> pl.DataFrame:
+    """`picks` (row i, feature j) with k0, k1: the values of row i that `phrase` reads for feature
+    j (`phrase_columns`) as text keys, as the warehouse path keys them: 'n' for null, else 'v' and
+    the value (numbers truncated to integers: `phrase` says them as int()); 'n' for a feature
+    that reads one value only."""
+    keyed = []
+    for (j,), group in picks.group_by("j"):
+        at = group["i"]
+        keys = [_key(rows[c].gather(at)) for c in phrase_columns(FEATURES[j])]
+        keys += [pl.Series(["n"] * group.height, dtype=pl.String)] * (2 - len(keys))
+        keyed.append(group.with_columns(keys[0].alias("k0"), keys[1].alias("k1")))
+    schema = picks.schema | {"k0": pl.String, "k1": pl.String}
+    return pl.concat(keyed) if keyed else pl.DataFrame(schema=schema)
+
+
+def _numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def _key(values: pl.Series) -> pl.Series:
+    if _numeric(values.dtype):
+        values = values.cast(pl.Int64)
+    return ("v" + values.cast(pl.String)).fill_null("n")
+
+
+def phrases(keys: pl.DataFrame, schema: dict[str, pl.DataType] | pl.Schema) -> pl.DataFrame:
+    """j, k0, k1, said, silences: each distinct (feature, values) the reasons name, in words.
+    `schema`: the feature rows' types (a key's value is a number unless its column is text)."""
+    names = list(FEATURES)
+    rows = []
+    for j, k0, k1 in keys.iter_rows():
+        feature = names[j]
+        row = {
+            c: _value(c, k, schema) for c, k in zip(phrase_columns(feature), (k0, k1), strict=False)
+        }
+        said = phrase(feature, row)
+        silenced = silences(feature, said)
+        rows.append((j, k0, k1, said, names.index(silenced) if silenced else None))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "j": pl.Int64,
+            "k0": pl.String,
+            "k1": pl.String,
+            "said": pl.String,
+            "silences": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def _value(column: str, key: str, schema: dict[str, pl.DataType] | pl.Schema) -> object:
+    if key == "n":
+        return None
+    value = key[1:]
+    return int(value) if _numeric(schema[column]) else value

@@ -27,6 +27,9 @@ COMPARED = {
     "activity_rollup_state": ["rolled_through"],
     "drift_daily": ["run_date", "feature"],
     "threshold_daily": ["run_date"],
+    # Computed from the night's frames in polars (local) and by the statements (warehouse).
+    "lead_lifecycle": ["score_date", "lead_id"],
+    "funnel_daily": ["run_date", "lead_source", "cohort_month"],
 }
 
 

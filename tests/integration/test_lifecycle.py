@@ -10,11 +10,12 @@ import polars as pl
 import pytest
 
 from leadscore import explain, sql, warehouse
-from leadscore.contract import LEAD_SOURCES
+from leadscore.contract import LEAD_SOURCES, SOURCE_COLUMNS
 from leadscore.demo import LEAD_SOURCE_EFFECT, LEAD_SOURCE_WEIGHTS, DemoSpec, load_demo
 from leadscore.settings import load_settings
-from leadscore.tasks import lifecycle
+from leadscore.tasks import extract, features, lifecycle
 from leadscore.tasks.publish import SCORE_SCHEMA
+from leadscore.warehouse.frames import coerce
 from tests.conftest import PRACTICE_TRACKS
 
 pytestmark = pytest.mark.integration
@@ -143,9 +144,55 @@ def source_tables(wh: warehouse.Warehouse) -> None:
     )
 
 
-def night(wh: warehouse.Warehouse, day: dt.date, ready: set[str], quarantined: set[str]) -> None:
+def local_rows(
+    wh: warehouse.Warehouse, day: dt.date, scores: pl.DataFrame, quarantined: set[str]
+) -> lifecycle.NightRows:
+    """The rows a local night computes from its frames (`lifecycle.rows_of_night`), the frames
+    made from this warehouse's tables by the local path's own functions."""
+    end = features.snapshot_cutoff(day)
+    tables = {
+        t: extract.as_of(coerce(wh.read_table(t), SOURCE_COLUMNS[t]), t, end)
+        for t in (
+            "crm_leads",
+            "crm_accounts",
+            "crm_lead_status_changes",
+            "crm_opportunities",
+            "product_users",
+        )
+    }
+    tables["crm_leads"] = tables["crm_leads"].filter(~pl.col("lead_id").is_in(sorted(quarantined)))
+    users = extract.match_users(tables["product_users"], tables["crm_leads"])
+    after = (day + dt.timedelta(days=1)).isoformat()
+    daily = wh.read(
+        "select_lead_activity_daily",
+        {"from_day": "1900-01-01", "to_day": after},
+        extract.ACTIVITY_SCHEMA,
+    )
+    return lifecycle.rows_of_night(
+        wh,
+        features.profile(tables["crm_leads"], tables["crm_accounts"]),
+        lifecycle.lead_activity(users, daily, day),
+        tables,
+        scores,
+        pl.DataFrame(schema=lifecycle.ROUTING_SCHEMA),
+        daily.clear(),
+        day + dt.timedelta(days=1),
+        day,
+        TRACKS,
+        90,
+    )
+
+
+def night(
+    wh: warehouse.Warehouse,
+    day: dt.date,
+    ready: set[str],
+    quarantined: set[str],
+    compute: str = "warehouse",
+) -> None:
     """What publishing writes before lead_lifecycle: scores, activity, quarantine; then the
-    lifecycle and funnel rows, in one transaction."""
+    lifecycle and funnel rows, in one transaction: computed by the statements (`warehouse`), or
+    from the night's frames and staged (`local`)."""
     scored = [lead for lead, spec in LEADS.items() if spec[3]]
     scores = pl.DataFrame(
         {
@@ -166,23 +213,36 @@ def night(wh: warehouse.Warehouse, day: dt.date, ready: set[str], quarantined: s
         },
         schema={k: v for k, v in SCORE_SCHEMA.items() if k != "days_to_sdr_ready"},
     )
-    with wh.session() as s, s.transaction():
-        s.append("lead_score_history", scores)
-        s.append(
-            "quarantine_rows",
-            pl.DataFrame(
-                {
-                    "run_id": "r",
-                    "run_date": [day] * len(quarantined),
-                    "source_table": "crm_leads",
-                    "row_key": sorted(quarantined),
-                    "rule": "test",
-                    "row_data": "{}",
-                }
-            ),
-        )
-        lifecycle.replace_night(s, day, TRACKS, 90)
-        s.ensure_views()
+    staged = local_rows(wh, day, scores, quarantined) if compute == "local" else None
+    with wh.session() as s:
+        if staged is not None:
+            with s.transaction():
+                s.stage("lifecycle", "lead_lifecycle", staged.lifecycle)
+                s.stage("funnel", "funnel_daily", staged.funnel)
+        with s.transaction():
+            publish_night_rows(s, day, scores, quarantined, staged is not None)
+
+
+def publish_night_rows(
+    s: warehouse.Session, day: dt.date, scores: pl.DataFrame, quarantined: set[str], staged: bool
+) -> None:
+    """Inside the publishing transaction: the scores, the quarantined keys, then the lifecycle."""
+    s.append("lead_score_history", scores)
+    s.append(
+        "quarantine_rows",
+        pl.DataFrame(
+            {
+                "run_id": "r",
+                "run_date": [day] * len(quarantined),
+                "source_table": "crm_leads",
+                "row_key": sorted(quarantined),
+                "rule": "test",
+                "row_data": "{}",
+            }
+        ),
+    )
+    lifecycle.replace_night(s, day, TRACKS, 90, staged=staged)
+    s.ensure_views()
 
 
 def rows(wh: warehouse.Warehouse, day: dt.date) -> pl.DataFrame:
@@ -191,7 +251,8 @@ def rows(wh: warehouse.Warehouse, day: dt.date) -> pl.DataFrame:
     )
 
 
-def test_each_default_rule_gives_its_track_with_its_reason(warehouse_url):
+@pytest.mark.parametrize("compute", ["warehouse", "local"])
+def test_each_default_rule_gives_its_track_with_its_reason(warehouse_url, compute):
     wh = warehouse.connect(warehouse_url)
     source_tables(wh)
     wh.write(
@@ -205,7 +266,7 @@ def test_each_default_rule_gives_its_track_with_its_reason(warehouse_url):
             }
         ),
     )
-    night(wh, DAY, ready={"ready"}, quarantined={"bad"})
+    night(wh, DAY, ready={"ready"}, quarantined={"bad"}, compute=compute)
     got = rows(wh, DAY)
     found = {
         r["lead_id"]: (r["nurture_track"], r["track_rule"], r["lifecycle_stage"])
@@ -232,7 +293,7 @@ def test_each_default_rule_gives_its_track_with_its_reason(warehouse_url):
     # The next night: "ready" is no longer SDR-ready and "signed" is. Tracks kept keep the date
     # they were entered; the sync tool sees who joined, moved and left.
     nxt = DAY + dt.timedelta(days=1)
-    night(wh, nxt, ready={"signed"}, quarantined={"bad"})
+    night(wh, nxt, ready={"signed"}, quarantined={"bad"}, compute=compute)
     after = {r["lead_id"]: r for r in rows(wh, nxt).iter_rows(named=True)}
     assert after["ready"]["nurture_track"] == "customer_onboarding"
     assert after["ready"]["track_change"] == "joined"
@@ -253,14 +314,16 @@ def test_each_default_rule_gives_its_track_with_its_reason(warehouse_url):
     changed = audience.filter(pl.col("changed").cast(pl.Boolean))
     assert set(changed["lead_id"]) == {"ready", "signed"}
 
-    # A rerun of the night replaces its rows with the same rows.
+    # A rerun of the night replaces its rows with the same rows (computed by the statements: after
+    # a local night, the same rows as the frames gave).
     before = rows(wh, nxt)
     with wh.session() as s, s.transaction():
         lifecycle.replace_night(s, nxt, TRACKS, 90)
     assert rows(wh, nxt).equals(before)
 
 
-def test_the_funnel_counts_each_lead_at_every_step_up_to_the_furthest(warehouse_url):
+@pytest.mark.parametrize("compute", ["warehouse", "local"])
+def test_the_funnel_counts_each_lead_at_every_step_up_to_the_furthest(warehouse_url, compute):
     wh = warehouse.connect(warehouse_url)
     source_tables(wh)
     wh.write(
@@ -274,7 +337,7 @@ def test_the_funnel_counts_each_lead_at_every_step_up_to_the_furthest(warehouse_
             }
         ),
     )
-    night(wh, DAY, ready={"ready"}, quarantined={"bad"})
+    night(wh, DAY, ready={"ready"}, quarantined={"bad"}, compute=compute)
     funnel = wh.query("select * from funnel_daily")
     totals = funnel.select(pl.col(s).sum() for s in lifecycle.STEPS).row(0, named=True)
     # Furthest steps: "won" won; "deal" and "lost" have deals (qualified before them); "ready" is

@@ -187,5 +187,5 @@ def test_scoring_in_chunks_changes_no_number(monkeypatch):
     )
     assert chunked[0].equals(whole[0])
     assert np.array_equal(chunked[1], whole[1])
-    assert chunked[2] == whole[2]
+    assert chunked[2].equals(whole[2])
     assert score.chunks(rows.clear())[0].height == 0
