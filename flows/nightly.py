@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 
 from leadscore import orchestration, warehouse
 from leadscore.crash import crash_point
+from leadscore.prefetch import Prefetch
 from leadscore.run import (
     BackfillProgress,
     RunLog,
@@ -111,6 +112,14 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
         publish.recording_failure(wh, run, checks),
     ):
         sources = run.timed("extract", read_sources, wh)
+        # A local night's daily activity needs no validated table: it is read while validation
+        # checks the CRM tables (on the second core).
+        since = features.first_activity_day(day, settings)
+        counts = (
+            None
+            if settings.compute == "warehouse"
+            else Prefetch(extract.read_daily_counts, wh, day, since, settings.late_event_days)
+        )
         # In the warehouse, only what the report reads stays in this process.
         keep = report.TABLES if settings.compute == "warehouse" else None
         tables = run.timed("validate", check_sources, wh, sources, day, settings, checks, keep)
@@ -120,8 +129,7 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             del tables
             scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks, tracks)
         else:
-            since = features.first_activity_day(day, settings)
-            inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings)
+            inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings, counts)
             del tables  # the tables as of the night (`inputs.tables`) are what the night reads
             feats = run.timed("features", build_features, inputs, day, settings)
             # What tonight's lifecycle and funnel read of the sign-ups and the recent activity,
@@ -167,6 +175,8 @@ def score_locally(
     """Training, scoring and routing of the night's feature rows in this process (polars);
     `activity` what the lifecycle reads of the sign-ups and recent activity, `rollup` the roll-up's
     fresh days to publish, `tables` the CRM tables as of the night."""
+    # The earlier nights' tracks and routings, read while the model trains.
+    history = Prefetch(lifecycle.read_history, wh, day, rollup.fresh_from, tracks)
     model = run.timed("train", train_model, wh, feats.training, day, settings)
     scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
     routed = run.timed(
@@ -188,14 +198,13 @@ def score_locally(
     rows = run.timed(
         "lifecycle",
         lifecycle_locally,
-        wh,
+        history,
         feats.profiles,
         activity,
         tables,
         routed.scores,
         routed.routing,
         rollup.fresh,
-        rollup.fresh_from,
         day,
         tracks,
         settings.horizon_days,

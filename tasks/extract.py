@@ -21,6 +21,7 @@ import polars as pl
 
 from leadscore.contract import EVENT_TABLES, FRAME_TABLES, TIME_COLUMNS, email_key
 from leadscore.errors import LeadscoreError
+from leadscore.prefetch import Prefetch
 from leadscore.settings import Settings
 from leadscore.warehouse import Warehouse, cutoff, empty
 
@@ -101,13 +102,19 @@ def read_inputs(
     run_date: dt.date,
     since: dt.date,
     settings: Settings,
+    counts: Prefetch[DailyCounts] | None = None,
 ) -> Inputs:
-    """The validated tables as of the run date, users matched to leads, activity since `since`."""
+    """The validated tables as of the run date, users matched to leads, activity since `since`
+    (its daily counts from `counts` when they were read ahead, see `read_daily_counts`)."""
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     night = {t: as_of(f, t, end) for t, f in tables.items()}
     users = match_users(night["product_users"], night["crm_leads"])
-    activity = read_activity(wh, run_date, since, settings.late_event_days, users)
-    return Inputs(tables=night, users=users, activity=activity)
+    daily = (
+        counts.result()
+        if counts is not None
+        else read_daily_counts(wh, run_date, since, settings.late_event_days)
+    )
+    return Inputs(tables=night, users=users, activity=activity_of(daily, since, users))
 
 
 def match_users(users: pl.DataFrame, leads: pl.DataFrame) -> pl.DataFrame:
@@ -137,13 +144,26 @@ def fresh_window(
     return start if start <= run_date else None
 
 
-def read_activity(
-    wh: Warehouse, run_date: dt.date, since: dt.date, late_days: int, user_leads: pl.DataFrame
-) -> Activity:
-    """Daily counts per lead and event for days since..run_date: roll-up plus fresh aggregates.
+@dataclass(frozen=True)
+class DailyCounts:
+    """What the warehouse holds of the night's daily activity, before product users are matched
+    to leads: the roll-up's stored days, and the fresh days aggregated from the raw events
+    (product events per user)."""
 
-    `user_leads` (user_id, lead_id) maps product users to leads; the warehouse only groups.
-    """
+    stored: pl.DataFrame
+    product: pl.DataFrame
+    marketing: pl.DataFrame
+    # The first fresh day (None: nothing new), and the last day the roll-up held before tonight.
+    fresh_from: dt.date | None
+    rolled: dt.date | None
+    run_date: dt.date
+
+
+def read_daily_counts(
+    wh: Warehouse, run_date: dt.date, since: dt.date, late_days: int
+) -> DailyCounts:
+    """The daily counts for days since..run_date as the warehouse has them: nothing here needs
+    a validated table, so a night reads them while validation runs (`Prefetch`)."""
     rolled = rollup_state(wh)
     fresh_from = fresh_window(rolled, run_date, late_days)
     end = run_date + dt.timedelta(days=1)
@@ -157,19 +177,31 @@ def read_activity(
         if rolled is not None
         else empty(ACTIVITY_SCHEMA)
     )
+    product = empty(ACTIVITY_SCHEMA | {"user_id": pl.String})
+    marketing = empty(ACTIVITY_SCHEMA)
     if fresh_from is not None:
         window = {"from_cutoff": cutoff(fresh_from), "to_cutoff": cutoff(end)}
         product = wh.read(
             "select_daily_product_activity", window, ACTIVITY_SCHEMA | {"user_id": pl.String}
         )
         marketing = wh.read("select_daily_marketing_activity", window, ACTIVITY_SCHEMA)
+    return DailyCounts(stored, product, marketing, fresh_from, rolled, run_date)
+
+
+def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -> Activity:
+    """The night's `Activity` from its daily counts, product users matched to leads by
+    `user_leads` (user_id, lead_id)."""
+    run_date, fresh_from, rolled = counts.run_date, counts.fresh_from, counts.rolled
+    end = run_date + dt.timedelta(days=1)
+    if fresh_from is not None:
         by_lead = (
-            product.join(user_leads.select("user_id", "lead_id"), on="user_id", how="inner")
+            counts.product.join(user_leads.select("user_id", "lead_id"), on="user_id", how="inner")
             .group_by("lead_id", "activity_date", "event")
             .agg(pl.col("events").sum())
         )
         fresh = pl.concat(
-            [by_lead.select(ACTIVITY_COLUMNS), marketing.select(ACTIVITY_COLUMNS)], rechunk=False
+            [by_lead.select(ACTIVITY_COLUMNS), counts.marketing.select(ACTIVITY_COLUMNS)],
+            rechunk=False,
         )
     else:
         fresh = empty(ACTIVITY_SCHEMA)
@@ -181,7 +213,7 @@ def read_activity(
     fresh_since = (
         fresh if fresh.is_empty() or fresh["activity_date"].min() >= since else fresh.filter(recent)
     )
-    daily = pl.concat([stored.select(ACTIVITY_COLUMNS), fresh_since], rechunk=False)
+    daily = pl.concat([counts.stored.select(ACTIVITY_COLUMNS), fresh_since], rechunk=False)
     return Activity(
         daily=daily,
         fresh=fresh,

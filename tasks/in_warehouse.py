@@ -190,7 +190,7 @@ def prepare_night(
     """Work tables of the night's inputs: quarantined keys, product users matched to leads,
     every lead's profile, daily activity since the earliest snapshot's lookback (`work_activity`,
     a view of the roll-up's stored days and of the fresh days aggregated from the raw events,
-    `work_activity_fresh`, as `extract.read_activity` reads them). Returns the night and what
+    `work_activity_fresh`, as `extract.read_daily_counts` reads them). Returns the night and what
     publish writes of the roll-up."""
     night = NightSql(wh, run_date)
     drop_view(wh, ACTIVITY_VIEW)  # left by a night that failed before it was read

@@ -26,6 +26,7 @@ import polars as pl
 
 from leadscore.contract import KNOWN_EVENTS, PRODUCT_EVENTS
 from leadscore.errors import LeadscoreError
+from leadscore.prefetch import Prefetch
 from leadscore.settings import read_toml
 from leadscore.sqlgen import FeatureSql, seniority_case, text, text_list
 from leadscore.tasks import features as F
@@ -731,23 +732,23 @@ class NightRows:
     funnel: pl.DataFrame
 
 
-def rows_of_night(
-    wh: Warehouse,
-    profiles: pl.DataFrame,
-    activity: LeadActivity,
-    tables: dict[str, pl.DataFrame],
-    scores: pl.DataFrame,
-    routing: pl.DataFrame,
-    fresh: pl.DataFrame,
-    fresh_from: dt.date,
-    run_date: dt.date,
-    tracks: Tracks,
-    horizon_days: int,
-) -> NightRows:
-    """Tonight's lead_lifecycle and funnel_daily rows from a local night's frames: `profiles`
-    (features.profile), `tables` (status changes and opportunities as of the night), tonight's
-    `scores` and new `routing` rows, and the roll-up's `fresh` days from `fresh_from`; the earlier
-    nights' tracks, routings and engaged days are read from the warehouse (under the run lock)."""
+@dataclass(frozen=True)
+class History:
+    """What a local night's lifecycle and funnel read of the earlier nights (`read_history`)."""
+
+    # The tracks of the latest night before tonight (PREVIOUS_SCHEMA).
+    previous: pl.DataFrame
+    # Every routing up to tonight's (ROUTING_SCHEMA), tonight's new ones aside.
+    routings: pl.DataFrame
+    # Each lead's first engaged day in the stored roll-up, from the oldest cohort to the night's
+    # fresh days (ENGAGED_SCHEMA).
+    engaged: pl.DataFrame
+
+
+def read_history(wh: Warehouse, run_date: dt.date, fresh_from: dt.date, tracks: Tracks) -> History:
+    """The earlier nights' tracks, routings and first engaged days, as the warehouse holds them
+    before tonight is published (`fresh_from`: the first day of the roll-up that tonight
+    rewrites). Nothing tonight writes is read, so a night reads it ahead (`Prefetch`)."""
     day = run_date.isoformat()
     previous = wh.read_if_exists(
         "lead_lifecycle", "select_previous_lifecycle", {"score_date": day}, PREVIOUS_SCHEMA
@@ -755,11 +756,42 @@ def rows_of_night(
     routings = wh.read_if_exists(
         "lead_routing", "select_routing_steps", {"score_date": day}, ROUTING_SCHEMA
     )
+    engaged = pl.DataFrame(schema=ENGAGED_SCHEMA)
+    if tracks.engaged_events:
+        stored_to = min(fresh_from, run_date + dt.timedelta(days=1))
+        params = {
+            "from_day": cohort_start(run_date, tracks).isoformat(),
+            "to_day": stored_to.isoformat(),
+            "engaged_events": list(tracks.engaged_events),
+        }
+        engaged = wh.read_if_exists(
+            "lead_activity_daily", "select_first_engaged", params, ENGAGED_SCHEMA
+        )
+    return History(previous, routings, engaged)
+
+
+def rows_of_night(
+    history: History | Prefetch[History],
+    profiles: pl.DataFrame,
+    activity: LeadActivity,
+    tables: dict[str, pl.DataFrame],
+    scores: pl.DataFrame,
+    routing: pl.DataFrame,
+    fresh: pl.DataFrame,
+    run_date: dt.date,
+    tracks: Tracks,
+    horizon_days: int,
+) -> NightRows:
+    """Tonight's lead_lifecycle and funnel_daily rows from a local night's frames: `profiles`
+    (features.profile), `tables` (status changes and opportunities as of the night), tonight's
+    `scores` and new `routing` rows, the roll-up's `fresh` days, and the earlier nights'
+    `history` (`read_history`, or that read started ahead)."""
+    if isinstance(history, Prefetch):
+        history = history.result()
     routings = pl.concat(
-        [routings, routing.select(list(ROUTING_SCHEMA)).cast(ROUTING_SCHEMA)], how="vertical"
+        [history.routings, routing.select(list(ROUTING_SCHEMA)).cast(ROUTING_SCHEMA)]
     )
-    first = cohort_start(run_date, tracks)
-    engaged = first_engaged(wh, fresh, fresh_from, first, run_date, tracks)
+    engaged = first_engaged(history.engaged, fresh, run_date, tracks)
     leads = lead_frame(profiles, activity)
     statuses = tables["crm_lead_status_changes"].select("lead_id", "status", "changed_at")
     deals = tables["crm_opportunities"].select(
@@ -767,7 +799,7 @@ def rows_of_night(
     )
     return NightRows(
         lifecycle=lifecycle_rows(
-            leads, statuses, deals, scores, previous, run_date, tracks, horizon_days
+            leads, statuses, deals, scores, history.previous, run_date, tracks, horizon_days
         ),
         funnel=funnel_rows(leads, statuses, deals, scores, routings, engaged, run_date, tracks),
     )
@@ -782,27 +814,15 @@ def cohort_start(run_date: dt.date, tracks: Tracks) -> dt.date:
 
 
 def first_engaged(
-    wh: Warehouse,
-    fresh: pl.DataFrame,
-    fresh_from: dt.date,
-    first: dt.date,
-    run_date: dt.date,
-    tracks: Tracks,
+    stored: pl.DataFrame, fresh: pl.DataFrame, run_date: dt.date, tracks: Tracks
 ) -> pl.DataFrame:
-    """Each lead's first engaged day from `first` to the night: the stored roll-up's days before
-    `fresh_from` (read grouped), and tonight's fresh days."""
+    """Each lead's first engaged day from the oldest cohort to the night: the first in the
+    stored roll-up (`stored`, ENGAGED_SCHEMA) or in tonight's fresh days."""
     if not tracks.engaged_events:
         return pl.DataFrame(schema=ENGAGED_SCHEMA)
-    events = list(tracks.engaged_events)
-    stored_to = min(fresh_from, run_date + dt.timedelta(days=1))
-    stored = wh.read_if_exists(
-        "lead_activity_daily",
-        "select_first_engaged",
-        {"from_day": first.isoformat(), "to_day": stored_to.isoformat(), "engaged_events": events},
-        ENGAGED_SCHEMA,
-    )
     new = fresh.filter(
-        pl.col("activity_date").is_between(first, run_date) & pl.col("event").is_in(events)
+        pl.col("activity_date").is_between(cohort_start(run_date, tracks), run_date)
+        & pl.col("event").is_in(list(tracks.engaged_events))
     ).select("lead_id", pl.col("activity_date").alias("engaged_on"))
     return (
         pl.concat([stored, new.cast(ENGAGED_SCHEMA)])

@@ -169,14 +169,13 @@ def local_rows(
         extract.ACTIVITY_SCHEMA,
     )
     return lifecycle.rows_of_night(
-        wh,
+        lifecycle.read_history(wh, day, day + dt.timedelta(days=1), TRACKS),
         features.profile(tables["crm_leads"], tables["crm_accounts"]),
         lifecycle.lead_activity(users, daily, day),
         tables,
         scores,
         pl.DataFrame(schema=lifecycle.ROUTING_SCHEMA),
         daily.clear(),
-        day + dt.timedelta(days=1),
         day,
         TRACKS,
         90,
