@@ -42,6 +42,7 @@ from leadscore.contract import (
     email_key,
 )
 from leadscore.errors import Failure, LeadscoreError, ValidationFailed
+from leadscore.prefetch import Prefetch
 from leadscore.settings import Settings, read_toml
 from leadscore.tasks.extract import Sources
 from leadscore.warehouse import Warehouse, coerce
@@ -313,9 +314,17 @@ def check_sources(
     kept: dict[str, pl.DataFrame] = {}
 
     def typed() -> Iterator[tuple[str, pl.DataFrame]]:
-        # One table at a time: read, typed, checked, then only kept if asked for.
-        for table in sources.tables:
-            raw = sources.read(table)
+        # One table at a time: read, typed, checked, then only kept if asked for. When every
+        # table is kept (a local night), the next table is read while this one is checked: the
+        # reading waits on the warehouse, the checking on Python.
+        ahead = keep is None
+        reads = iter(sources.tables)
+        following = next(reads, None)
+        upcoming = Prefetch(sources.read, following) if ahead and following else None
+        while following is not None:
+            table, following = following, next(reads, None)
+            raw = upcoming.result() if upcoming is not None else sources.read(table)
+            upcoming = Prefetch(sources.read, following) if ahead and following else None
             frame = coerce(raw, SOURCE_COLUMNS[table])
             types.append(check_types({table: frame}, {table: raw}))
             del raw
