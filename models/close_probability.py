@@ -367,15 +367,19 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 del spec["linear"]
             else:
                 spec["linear"]["slope"] = float(coef[bins_end + k]) / spec["linear"]["scale"]
+        # The weighted rows in each bin, summed row by row as the sparse matrix's own column sum
+        # sums them (the same numbers); its column slices cost ~2 s at 300,000 rows.
+        counts = np.bincount(
+            design.indices,
+            weights=design.data * np.repeat(weight, np.diff(design.indptr)),
+            minlength=design.shape[1],
+        )
         self.weights_ = []
         for spec, (start, stop) in zip(self.bins_, self._slices(), strict=True):
             w = coef[start:stop].copy()
             direction = monotone.get(spec["name"], 0)
             if direction and spec["kind"] == "numeric":
-                counts = np.asarray(
-                    design[:, start:stop].multiply(weight[:, None]).sum(axis=0)
-                ).ravel()
-                w = _monotone_weights(w, counts, direction)
+                w = _monotone_weights(w, counts[start:stop], direction)
             self.weights_.append(w)
         self.intercept_ = intercept
 
@@ -408,6 +412,11 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
         return np.column_stack([1 - p, p])
 
+    def probability_of(self, contributions: np.ndarray) -> np.ndarray:
+        """`predict_proba(X)[:, 1]` from `contributions(X)` (scorecard), the same numbers."""
+        a, b = self.calibration_
+        return 1.0 / (1.0 + np.exp(-(a * self._logit_of(contributions) + b)))
+
     def predict(self, X: Any) -> np.ndarray:
         closes = self.predict_proba(X)[:, 1] >= 0.5
         return self.classes_[closes.astype(int)]
@@ -438,8 +447,11 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
 
     def _logit(self, frame: pl.DataFrame) -> np.ndarray:
         if self.kind_ == "scorecard":
-            return self.intercept_ + self.contributions(frame).sum(axis=1)
+            return self._logit_of(self.contributions(frame))
         return self.booster_.decision_function(self._boost_matrix(frame))
+
+    def _logit_of(self, contributions: np.ndarray) -> np.ndarray:
+        return self.intercept_ + contributions.sum(axis=1)
 
     def contributions(self, X: Any) -> np.ndarray:
         """Per-column share of the base logit (scorecard): row sums + intercept = logit."""

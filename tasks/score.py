@@ -53,17 +53,23 @@ def probability(scorer: Scorer, rows: pl.DataFrame) -> np.ndarray:
     return np.concatenate([scorer.probability(part) for part in chunks(rows)])
 
 
+FIT_INDEX = [FEATURES.index(c) for c in FIT_FEATURES]
+ENGAGEMENT_INDEX = [FEATURES.index(c) for c in ENGAGEMENT_FEATURES]
+
+
 def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
     """lead_id, fit_score, engagement_score, score (rounded so fit + engagement = score exactly)."""
-    fit_idx = [FEATURES.index(c) for c in FIT_FEATURES]
-    eng_idx = [FEATURES.index(c) for c in ENGAGEMENT_FEATURES]
-    fit_parts, eng_parts = [], []
-    for part in chunks(rows):
-        points = scorer.points(part)
-        fit_parts.append(points[:, fit_idx].sum(axis=1))
-        eng_parts.append(points[:, eng_idx].sum(axis=1))
-    fit = np.round(np.concatenate(fit_parts), 1)
-    eng = np.round(np.concatenate(eng_parts), 1)
+    return _points_frame(rows, [_split(scorer.points(part)) for part in chunks(rows)])
+
+
+def _split(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's fit and engagement points per row."""
+    return points[:, FIT_INDEX].sum(axis=1), points[:, ENGAGEMENT_INDEX].sum(axis=1)
+
+
+def _points_frame(rows: pl.DataFrame, parts: list[tuple[np.ndarray, np.ndarray]]) -> pl.DataFrame:
+    fit = np.round(np.concatenate([f for f, _ in parts]), 1)
+    eng = np.round(np.concatenate([e for _, e in parts]), 1)
     return pl.DataFrame(
         {
             "lead_id": rows["lead_id"],
@@ -72,6 +78,29 @@ def points_frame(scorer: Scorer, rows: pl.DataFrame) -> pl.DataFrame:
             "score": np.round(fit + eng, 1),
         }
     )
+
+
+@dataclass(frozen=True)
+class Tonight:
+    """Tonight's feature rows scored in one pass (`score_rows`): their points (`points_frame`),
+    close probabilities and reasons."""
+
+    points: pl.DataFrame
+    probability: np.ndarray
+    reasons: pl.Series
+
+
+def score_rows(scorer: Scorer, rows: pl.DataFrame) -> Tonight:
+    """`points_frame`, `probability` and `reasons` of `rows` (the same values), each chunk's
+    per-feature points computed once for all three."""
+    words = _Reasons(scorer, rows.schema)
+    parts, probabilities, said = [], [], []
+    for part in chunks(rows):
+        points, p = scorer.score(part)
+        parts.append(_split(points))
+        probabilities.append(p)
+        said.append(words.of(part, points))
+    return Tonight(_points_frame(rows, parts), np.concatenate(probabilities), pl.concat(said))
 
 
 def at_creation(rows: pl.DataFrame) -> pl.DataFrame:
@@ -143,7 +172,12 @@ def score_leads(
         {"score_date": (run_date - dt.timedelta(days=1)).isoformat()},
         PREVIOUS_SCHEMA,
     )
-    points = night_points(scorer, feats.today, feats.week_ago)
+    tonight = score_rows(scorer, feats.today)
+    week_ago = feats.week_ago
+    points = (
+        tonight.points,
+        points_frame(scorer, week_ago) if week_ago.height else tonight.points.clear(),
+    )
     routed = wh.read_if_exists("lead_routing", "select_routed_leads", schema={"lead_id": pl.String})
     cut = night_threshold(
         wh, model, settings, run_date, lambda at: demand_local(*points, routed["lead_id"], at)
@@ -157,6 +191,7 @@ def score_leads(
         run_id,
         cut.threshold_points,
         points,
+        tonight,
     )
     week_ago = points[1] if feats.week_ago.height else None
     accounts = account_scores(scores, feats.profiles, week_ago, run_id)
@@ -208,13 +243,15 @@ def score_night(
     run_id: str,
     threshold_points: float | None = None,
     points: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    tonight: Tonight | None = None,
 ) -> pl.DataFrame:
     """The night's lead_scores rows, but their team.
 
     `today` / `week_ago`: feature rows as of the run date and VELOCITY_DAYS before.
     `previous`: yesterday's lead_score_history rows (lead_id, sdr_ready, sdr_ready_since).
     `threshold_points`: tonight's SDR-ready score (default: the model's). `points`:
-    `night_points` of `today` and `week_ago`, where the caller has them already.
+    `night_points` of `today` and `week_ago`, where the caller has them already; `tonight`:
+    `score_rows` of `today`, likewise (its probabilities and reasons are used).
     """
     pts, then = points or night_points(scorer, today, week_ago)
     pts = pts.with_columns(today["lead_age_days"].alias("lead_age_days"))
@@ -228,7 +265,10 @@ def score_night(
     frame = (
         pts.join(velocity(pts, then, created), on="lead_id", how="left")
         .with_columns(
-            pl.Series("close_probability", np.round(probability(scorer, today), 6)),
+            pl.Series(
+                "close_probability",
+                np.round(tonight.probability if tonight else probability(scorer, today), 6),
+            ),
             (pl.col("score") >= cut).alias("sdr_ready"),
         )
         .join(prev, on="lead_id", how="left")
@@ -257,7 +297,7 @@ def score_night(
         )
         .with_columns(
             pl.lit(run_date).alias("score_date"),
-            reasons(scorer, today).alias("top_reasons"),
+            (tonight.reasons if tonight else reasons(scorer, today)).alias("top_reasons"),
             pl.lit(scorer.version).alias("model_version"),
             pl.lit(run_id).alias("run_id"),
         )
@@ -512,16 +552,27 @@ def reasons(scorer: Scorer, rows: pl.DataFrame) -> pl.Series:
     A chunk of rows at a time, each lead's picks are ranked with numpy, and the values they read
     put into words once per distinct (factor, values) by `phrase` (`phrases`, which the warehouse
     path uses too), not once per lead."""
-    reference = np.asarray(scorer.scale.reference)
-    known = phrases(pl.DataFrame(schema=PHRASE_KEYS), rows.schema)
-    out = []
-    for part in chunks(rows):
-        picks = phrase_keys(part, _picks(scorer.points(part) - reference))
-        new = picks.select(list(PHRASE_KEYS)).unique().join(known, on=list(PHRASE_KEYS), how="anti")
+    words = _Reasons(scorer, rows.schema)
+    return pl.concat([words.of(part, scorer.points(part)) for part in chunks(rows)])
+
+
+class _Reasons:
+    """The reasons of consecutive chunks of feature rows (`reasons`); a phrase once worded is
+    not worded again."""
+
+    def __init__(self, scorer: Scorer, schema: pl.Schema):
+        self.reference = np.asarray(scorer.scale.reference)
+        self.schema = schema
+        self.known = phrases(pl.DataFrame(schema=PHRASE_KEYS), schema)
+
+    def of(self, part: pl.DataFrame, points: np.ndarray) -> pl.Series:
+        """The reasons of the rows of `part`, whose per-feature points are `points`."""
+        keys = list(PHRASE_KEYS)
+        picks = phrase_keys(part, _picks(points - self.reference))
+        new = picks.select(keys).unique().join(self.known, on=keys, how="anti")
         if new.height:
-            known = pl.concat([known, phrases(new, rows.schema)])
-        out.append(_sentences(picks.join(known, on=list(PHRASE_KEYS), how="left"), part.height))
-    return pl.concat(out)
+            self.known = pl.concat([self.known, phrases(new, self.schema)])
+        return _sentences(picks.join(self.known, on=keys, how="left"), part.height)
 
 
 # What names one phrase: the feature (its place in FEATURES) and the values it reads.

@@ -89,6 +89,13 @@ class Scorer:
     def probability(self, X: pl.DataFrame) -> np.ndarray:
         return self.model.predict_proba(X.select(FEATURES))[:, 1]
 
+    def score(self, X: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """`points` and `probability` of `X` (the same numbers), its contributions computed
+        once for both."""
+        contributions = self.model.contributions(X.select(FEATURES))
+        points = self.scale.factor * (contributions - np.asarray(self.scale.floor))
+        return points, self.model.probability_of(contributions)
+
     def artifact(self) -> str:
         return json.dumps(
             {

@@ -130,3 +130,17 @@ def test_a_night_that_reuses_a_recent_nights_choices_fits_the_same_scorecard(
     assert again.metrics["baselines"] == m["baselines"]
     assert again.metrics["choices_from"] == {"model_version": "v-earlier", "trained_for": str(END)}
     assert "choices_from" not in m
+
+
+def test_one_pass_over_tonights_rows_scores_as_the_three_passes_do(demo, candidate, monkeypatch):
+    """`score.score_rows` (a night's points, probabilities and reasons from one computation of
+    each chunk's contributions) gives exactly what `points_frame`, `probability` and `reasons`
+    give, chunk boundaries included."""
+    rows = demo.rows([END])
+    monkeypatch.setattr(score, "CHUNK_ROWS", max(1, rows.height // 3))
+    scorer = candidate.scorer
+    once = score.score_rows(scorer, rows)
+    assert once.points.equals(score.points_frame(scorer, rows))
+    assert np.array_equal(once.probability, score.probability(scorer, rows))
+    assert once.reasons.equals(score.reasons(scorer, rows))
+    assert once.reasons.n_unique() > 10

@@ -89,6 +89,9 @@ class PointsRule:
     def probability(self, rows: pl.DataFrame) -> np.ndarray:
         return self.points(rows).sum(axis=1) / 1000
 
+    def score(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return self.points(rows), self.probability(rows)
+
 
 def feature_rows(**leads: dict) -> pl.DataFrame:
     """Feature rows with every model column: a plain lead, changed where `leads` say."""
