@@ -1,6 +1,6 @@
 """A child process that reads one SQLite statement through ADBC and streams it out as Arrow.
 
-    python -I sqlite_arrow.py <database file>   (the statement on stdin)
+    python -I sqlite_arrow.py <database file>   (the statement on stdin; none: exit at once)
 
 `SQLiteWarehouse.read_arrow` runs it: ADBC's SQLite driver links its own copy of the SQLite
 library, which must never open the warehouse file in the job's own process (see
@@ -18,7 +18,11 @@ def main() -> None:
     import adbc_driver_sqlite.dbapi as adbc
     import pyarrow as pa
 
+    # Started ahead of its read (the imports above are most of its start): no statement means
+    # the job ended without one for it.
     path, statement = sys.argv[1], sys.stdin.read()
+    if not statement.strip():
+        return
     # Read-only: this process only reads; the job holds the run lock and does the writing.
     with adbc.connect(f"file:{path}?mode=ro") as conn, conn.cursor() as cursor:
         cursor.execute(statement)

@@ -10,6 +10,7 @@ import pytest
 from leadscore import sql, warehouse
 from leadscore.demo import DemoSpec, load_demo
 from leadscore.tasks.extract import ACTIVITY_SCHEMA
+from leadscore.warehouse import sqlite
 from leadscore.warehouse.base import Session
 from leadscore.warehouse.sqlite import SQLiteWarehouse
 
@@ -148,3 +149,21 @@ def test_inside_a_transaction_reads_see_its_own_writes(tmp_path, bulk_reads):
             "insert into lead_activity_daily values ('L1', '2026-06-01', 'login', 2)"
         )
         assert s.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA).height == 1
+
+
+def test_each_bulk_read_takes_a_child_started_before_it(tmp_path, bulk_reads):
+    """A bulk read starts the next read's child (its imports are most of its start), and a child
+    that was started and never given a statement exits when its input closes."""
+    path = str(tmp_path / "w.db")
+    wh = warehouse.connect(f"sqlite:///{path}")
+    wh.init_db()
+    first = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
+    spare = sqlite._SPARE_READERS[path]
+    assert spare.poll() is None  # started, waiting for its statement
+    again = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
+    assert again.equals(first)
+    assert spare.wait(timeout=30) == 0  # the second read was the spare's
+    assert sqlite._SPARE_READERS[path] is not spare
+    left = sqlite._SPARE_READERS.pop(path)
+    left.stdin.close()
+    assert left.wait(timeout=30) == 0
