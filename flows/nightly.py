@@ -147,7 +147,9 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             del feats  # publishing reads only the night's rows (`scored.night`)
         run.timed("data_docs", checks.build_docs)
         counts = run.timed("publish", publish_night, wh, scored.night, run)
-    return report_night(wh, scored.night, scored.candidate, scored.tables, counts, settings)
+    return run.timed(
+        "report", report_night, wh, scored.night, scored.candidate, scored.tables, counts, settings
+    )
 
 
 @dataclass(frozen=True)
