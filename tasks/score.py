@@ -663,15 +663,7 @@ def phrases(keys: pl.DataFrame, schema: dict[str, pl.DataType] | pl.Schema) -> p
         silenced = silences(feature, said)
         rows.append((j, k0, k1, said, names.index(silenced) if silenced else None))
     return pl.DataFrame(
-        rows,
-        schema={
-            "j": pl.Int64,
-            "k0": pl.String,
-            "k1": pl.String,
-            "said": pl.String,
-            "silences": pl.Int64,
-        },
-        orient="row",
+        rows, schema=PHRASE_KEYS | {"said": pl.String, "silences": pl.Int64}, orient="row"
     )
 
 
