@@ -115,7 +115,7 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
         # A local night's daily activity needs no validated table: it is read while validation
         # checks the CRM tables (on the second core).
         since = features.first_activity_day(day, settings)
-        counts = (
+        daily = (
             None
             if settings.compute == "warehouse"
             else Prefetch(extract.read_daily_counts, wh, day, since, settings.late_event_days)
@@ -129,7 +129,7 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
             del tables
             scored = score_in_warehouse_night(wh, run, report_tables, day, settings, checks, tracks)
         else:
-            inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings, counts)
+            inputs = run.timed("activity", read_inputs, wh, tables, day, since, settings, daily)
             del tables  # the tables as of the night (`inputs.tables`) are what the night reads
             feats = run.timed("features", build_features, inputs, day, settings)
             # What tonight's lifecycle and funnel read of the sign-ups and the recent activity,
