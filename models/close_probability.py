@@ -367,13 +367,10 @@ class CloseProbabilityModel(ClassifierMixin, BaseEstimator):
                 del spec["linear"]
             else:
                 spec["linear"]["slope"] = float(coef[bins_end + k]) / spec["linear"]["scale"]
-        # The weighted rows in each bin, summed row by row as the sparse matrix's own column sum
-        # sums them (the same numbers); its column slices cost ~2 s at 300,000 rows.
-        counts = np.bincount(
-            design.indices,
-            weights=design.data * np.repeat(weight, np.diff(design.indptr)),
-            minlength=design.shape[1],
-        )
+        # The weighted rows in each bin: one product with the transposed design sums them row by
+        # row, as a column slice's own sum did (the same numbers), without the slices (~2 s at
+        # 300,000 rows) or a copy of the design's values.
+        counts = design.T @ weight
         self.weights_ = []
         for spec, (start, stop) in zip(self.bins_, self._slices(), strict=True):
             w = coef[start:stop].copy()
