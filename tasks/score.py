@@ -173,10 +173,9 @@ def score_leads(
         PREVIOUS_SCHEMA,
     )
     tonight = score_rows(scorer, feats.today)
-    week_ago = feats.week_ago
     points = (
         tonight.points,
-        points_frame(scorer, week_ago) if week_ago.height else tonight.points.clear(),
+        points_frame(scorer, feats.week_ago) if feats.week_ago.height else tonight.points.clear(),
     )
     routed = wh.read_if_exists("lead_routing", "select_routed_leads", schema={"lead_id": pl.String})
     cut = night_threshold(

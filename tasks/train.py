@@ -83,7 +83,9 @@ class Scorer:
     version: str = ""
 
     def points(self, X: pl.DataFrame) -> np.ndarray:
-        contributions = self.model.contributions(X.select(FEATURES))
+        return self._points_of(self.model.contributions(X.select(FEATURES)))
+
+    def _points_of(self, contributions: np.ndarray) -> np.ndarray:
         return self.scale.factor * (contributions - np.asarray(self.scale.floor))
 
     def probability(self, X: pl.DataFrame) -> np.ndarray:
@@ -93,8 +95,7 @@ class Scorer:
         """`points` and `probability` of `X` (the same numbers), its contributions computed
         once for both."""
         contributions = self.model.contributions(X.select(FEATURES))
-        points = self.scale.factor * (contributions - np.asarray(self.scale.floor))
-        return points, self.model.probability_of(contributions)
+        return self._points_of(contributions), self.model.probability_of(contributions)
 
     def artifact(self) -> str:
         return json.dumps(
