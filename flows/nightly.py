@@ -180,20 +180,25 @@ def score_locally(
     # The earlier nights' tracks and routings, read while the model trains.
     history = Prefetch(lifecycle.read_history, wh, day, rollup.fresh_from, tracks)
     model = run.timed("train", train_model, wh, feats.training, day, settings)
+    reference = monitor.reference(model.scorer, feats.training)
+    # What the later steps read of the rows is in their outputs: each set goes when read.
+    feats.let_go("training")
     scored = run.timed("score", score_leads, wh, feats, model, day, run.run_id, settings)
+    feats.let_go("week_ago")
     routed = run.timed(
         "route", route_leads, wh, scored.scores, feats.profiles, day, settings, run.run_id
     )
-    reference = monitor.reference(model.scorer, feats.training)
     drift = run.timed(
         "monitor", drift_locally, reference, model.scorer, feats.today, routed.scores, day
     )
+    scorable = feats.today.height
+    feats.let_go("today")
     run.timed(
         "validate_output",
         check_output,
         routed.scores,
         routed.routing,
-        feats.today.height,
+        scorable,
         settings,
         checks,
     )

@@ -69,11 +69,18 @@ class Activity:
         return dataclasses.replace(self, daily=self.daily.clear())
 
 
+# The CRM tables a night reads after its inputs are read: the status history and the deals
+# (features, lifecycle, report). The leads and accounts are read once, into the profiles.
+NIGHT_TABLES = ("crm_lead_status_changes", "crm_opportunities")
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """The night's inputs, cut at the run date: CRM tables, product users matched to leads,
-    activity."""
+    """The night's inputs, cut at the run date: every lead's profile (`features.profile`: who it
+    is), the CRM tables the rest of the night reads (`NIGHT_TABLES`), product users matched to
+    leads, activity."""
 
+    profiles: pl.DataFrame
     tables: dict[str, pl.DataFrame]
     users: pl.DataFrame
     activity: Activity
@@ -104,17 +111,26 @@ def read_inputs(
     settings: Settings,
     counts: Prefetch[DailyCounts] | None = None,
 ) -> Inputs:
-    """The validated tables as of the run date, users matched to leads, activity since `since`
-    (its daily counts from `counts` when they were read ahead, see `read_daily_counts`)."""
+    """The validated tables as of the run date, every lead's profile, users matched to leads,
+    activity since `since` (its daily counts from `counts` when they were read ahead, see
+    `read_daily_counts`). The leads, accounts and product users are not kept: at a million leads
+    they are ~0.25 GB that the profiles and the matched users already say."""
+    from leadscore.tasks.features import profile
+
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-    night = {t: as_of(f, t, end) for t, f in tables.items()}
-    users = match_users(night["product_users"], night["crm_leads"])
+    night = {t: as_of(tables[t], t, end) for t in NIGHT_TABLES}
+    leads = as_of(tables["crm_leads"], "crm_leads", end)
+    users = match_users(as_of(tables["product_users"], "product_users", end), leads)
+    profiles = profile(leads, as_of(tables["crm_accounts"], "crm_accounts", end))
+    del leads
     daily = (
         counts.result()
         if counts is not None
         else read_daily_counts(wh, run_date, since, settings.late_event_days)
     )
-    return Inputs(tables=night, users=users, activity=activity_of(daily, since, users))
+    return Inputs(
+        profiles=profiles, tables=night, users=users, activity=activity_of(daily, since, users)
+    )
 
 
 def match_users(users: pl.DataFrame, leads: pl.DataFrame) -> pl.DataFrame:

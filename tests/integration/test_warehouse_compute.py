@@ -60,8 +60,7 @@ def night(warehouse_url: str):
     sql = NightSql(wh, RUN_DATE, "work_activity")
     write_table(wh, "work_activity", inputs.activity.daily)
     sql.prepare(pl.DataFrame(schema=QUARANTINE_SCHEMA))
-    t = inputs.tables
-    profiles = features.profile(t["crm_leads"], t["crm_accounts"])
+    t, profiles = inputs.tables, inputs.profiles
 
     def local(days: list[dt.date], horizon: int | None = None) -> pl.DataFrame:
         return features.build(

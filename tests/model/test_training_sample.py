@@ -24,7 +24,10 @@ def test_a_bounded_sample_trains_to_within_a_hundredth_of_the_truths_auc():
     night = {t: extract.as_of(f, t, end) for t, f in tables.items() if t != "demo_truth"}
     users = extract.match_users(night["product_users"], night["crm_leads"])
     activity = daily_activity(night, users.select("user_id", "lead_id"))
-    inputs = extract.Inputs(night, users, extract.Activity(activity, activity.clear(), day, day))
+    profiles = features.profile(night["crm_leads"], night["crm_accounts"])
+    inputs = extract.Inputs(
+        profiles, night, users, extract.Activity(activity, activity.clear(), day, day)
+    )
 
     feats = features.build_night(inputs, day, settings)
     assert feats.training.height <= 30_000 and feats.training["weight"].max() > 1
