@@ -177,9 +177,10 @@ def score_locally(
     """Training, scoring and routing of the night's feature rows in this process (polars);
     `activity` what the lifecycle reads of the sign-ups and recent activity, `rollup` the roll-up's
     fresh days to publish, `tables` the CRM tables as of the night."""
-    # The earlier nights' tracks and routings, read while the model trains.
-    history = Prefetch(lifecycle.read_history, wh, day, rollup.fresh_from, tracks)
     model = run.timed("train", train_model, wh, feats.training, day, settings)
+    # The earlier nights' tracks and routings, read while the night scores: not while the model
+    # trains, which is when the night holds the most (a million leads' tracks are ~0.2 GB).
+    history = Prefetch(lifecycle.read_history, wh, day, rollup.fresh_from, tracks)
     reference = monitor.reference(model.scorer, feats.training)
     # What the later steps read of the rows is in their outputs: each set goes when read.
     feats.let_go("training")

@@ -34,6 +34,11 @@ ACTIVITY_SCHEMA = {
     "events": pl.Int32,
 }
 ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
+# The daily counts the features and the lifecycle read hold the lead as a category too: 4 bytes a
+# row instead of a 16-byte string view (0.18 GB less at a million leads). What is published
+# (`Activity.fresh`) keeps the contract's text.
+DAILY_SCHEMA = ACTIVITY_SCHEMA | {"lead_id": pl.Categorical}
+DAILY_COLUMNS = [pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]
 BEGINNING = dt.date(1900, 1, 1)
 
 
@@ -189,9 +194,9 @@ def read_daily_counts(
             "select_lead_activity_daily",
             {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
             ACTIVITY_SCHEMA,
-        )
+        ).select(DAILY_COLUMNS)
         if rolled is not None
-        else empty(ACTIVITY_SCHEMA)
+        else empty(DAILY_SCHEMA)
     )
     product = empty(ACTIVITY_SCHEMA | {"user_id": pl.String})
     marketing = empty(ACTIVITY_SCHEMA)
@@ -229,7 +234,9 @@ def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -
     fresh_since = (
         fresh if fresh.is_empty() or fresh["activity_date"].min() >= since else fresh.filter(recent)
     )
-    daily = pl.concat([counts.stored.select(ACTIVITY_COLUMNS), fresh_since], rechunk=False)
+    daily = pl.concat(
+        [counts.stored.select(DAILY_COLUMNS), fresh_since.select(DAILY_COLUMNS)], rechunk=False
+    )
     return Activity(
         daily=daily,
         fresh=fresh,

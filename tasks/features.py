@@ -438,6 +438,8 @@ def engagement(
     """
     out = []
     aggs = [_window_agg(w) for w in WINDOWS]
+    # The daily counts may hold the lead as a category (`extract.DAILY_SCHEMA`): matched as one.
+    lead = activity.schema["lead_id"]
     for day in snapshots["snapshot"].unique().sort():
         rows = snapshots.filter(pl.col("snapshot") == day).select("lead_id", "snapshot", "cutoff")
         window = activity.filter(
@@ -445,9 +447,10 @@ def engagement(
             & (pl.col("activity_date") > day - dt.timedelta(days=LOOKBACK_DAYS))
         ).with_columns(((pl.lit(day) - pl.col("activity_date")).dt.total_days()).alias("ago"))
         counts = (
-            window.join(rows.select("lead_id"), on="lead_id", how="semi")
+            window.join(rows.select(pl.col("lead_id").cast(lead)), on="lead_id", how="semi")
             .group_by("lead_id")
             .agg(aggs)
+            .with_columns(pl.col("lead_id").cast(pl.String))
         )
         out.append(rows.join(counts, on="lead_id", how="left"))
     frame = (

@@ -718,7 +718,10 @@ def lead_activity(users: pl.DataFrame, daily: pl.DataFrame, run_date: dt.date) -
             .max()
             .alias("last_product_on"),
         )
-        .with_columns(pl.col("documents_90d", "product_actions_90d").cast(pl.Int64))
+        .with_columns(
+            pl.col("lead_id").cast(pl.String),  # a category in the night's daily counts
+            pl.col("documents_90d", "product_actions_90d").cast(pl.Int64),
+        )
     )
     signups = users.group_by("lead_id").agg(pl.col("signed_up_at").min())
     return LeadActivity(signups=signups, recent=recent)
