@@ -485,9 +485,7 @@ select {", ".join(LIFECYCLE_COLUMNS)} from final"""
         last `cohort_months` months, by channel and month of creation."""
         wh, t = self.wh, self.tracks
         day = wh.sql_date(self.day)
-        first = self.day.replace(day=1)
-        for _ in range(t.cohort_months - 1):
-            first = (first - dt.timedelta(days=1)).replace(day=1)
+        first = cohort_start(self.day, t)
         key = self.feature_sql.email_key
         engaged = text_list(t.engaged_events) if t.engaged_events else "''"
         dates = ["created_on", *[f"{s}_on" for s in STEPS[1:]]]
@@ -797,8 +795,10 @@ def rows_of_night(
     engaged = first_engaged(history.engaged, fresh, run_date, tracks)
     leads = lead_frame(profiles, activity)
     statuses = tables["crm_lead_status_changes"].select("lead_id", "status", "changed_at")
-    deals = tables["crm_opportunities"].select(
-        "lead_id", "account_id", "stage", "created_at", "closed_at"
+    deals = Deals.of(
+        tables["crm_opportunities"].select(
+            "lead_id", "account_id", "stage", "created_at", "closed_at"
+        )
     )
     return NightRows(
         lifecycle=lifecycle_rows(
@@ -850,18 +850,28 @@ def lead_frame(profiles: pl.DataFrame, activity: LeadActivity) -> pl.DataFrame:
     )
 
 
-def _lead_deals(deals: pl.DataFrame) -> pl.DataFrame:
-    stage = pl.col("stage")
-    return (
-        deals.filter(pl.col("lead_id").is_not_null())
-        .group_by("lead_id")
-        .agg(
-            pl.col("closed_at").filter(stage == "closed_won").min().alias("won_at"),
-            (stage == "open").any().cast(pl.Int64).alias("open_deal"),
-            (stage == "closed_lost").any().cast(pl.Int64).alias("lost_deal"),
-            pl.col("created_at").min().alias("deal_created_at"),
+@dataclass(frozen=True)
+class Deals:
+    """The night's opportunities (lead_id, account_id, stage, created_at, closed_at), and what
+    both the lifecycle and the funnel read of them per lead (computed once)."""
+
+    rows: pl.DataFrame
+    per_lead: pl.DataFrame
+
+    @classmethod
+    def of(cls, deals: pl.DataFrame) -> Deals:
+        stage = pl.col("stage")
+        per_lead = (
+            deals.filter(pl.col("lead_id").is_not_null())
+            .group_by("lead_id")
+            .agg(
+                pl.col("closed_at").filter(stage == "closed_won").min().alias("won_at"),
+                (stage == "open").any().cast(pl.Int64).alias("open_deal"),
+                (stage == "closed_lost").any().cast(pl.Int64).alias("lost_deal"),
+                pl.col("created_at").min().alias("deal_created_at"),
+            )
         )
-    )
+        return cls(deals, per_lead)
 
 
 def _days_since(end: dt.datetime, moment: str) -> pl.Expr:
@@ -909,7 +919,7 @@ def _by_rule(values: list[pl.Expr]) -> pl.Expr:
 def lifecycle_rows(
     leads: pl.DataFrame,
     statuses: pl.DataFrame,
-    deals: pl.DataFrame,
+    deals: Deals,
     scores: pl.DataFrame,
     previous: pl.DataFrame,
     run_date: dt.date,
@@ -926,7 +936,7 @@ def lifecycle_rows(
         [
             scores.select("lead_id"),
             last_status.filter(pl.col("changed_at") >= recent_from).select("lead_id"),
-            deals.filter(
+            deals.rows.filter(
                 pl.col("lead_id").is_not_null()
                 & ((pl.col("created_at") >= recent_from) | (pl.col("closed_at") >= recent_from))
             ).select("lead_id"),
@@ -934,7 +944,7 @@ def lifecycle_rows(
         ]
     ).unique()
     account_deals = (
-        deals.filter((pl.col("stage") == "closed_won") & pl.col("account_id").is_not_null())
+        deals.rows.filter((pl.col("stage") == "closed_won") & pl.col("account_id").is_not_null())
         .group_by("account_id")
         .agg(pl.col("closed_at").min().alias("account_won_at"))
     )
@@ -977,7 +987,7 @@ def lifecycle_rows(
         members.join(leads, on="lead_id", how="inner")
         .join(scores.select("lead_id", "score", "sdr_ready"), on="lead_id", how="left")
         .join(last_status.select("lead_id", "status"), on="lead_id", how="left")
-        .join(_lead_deals(deals), on="lead_id", how="left")
+        .join(deals.per_lead, on="lead_id", how="left")
         .join(account_deals, on="account_id", how="left")
         .with_columns(
             pl.col("status").fill_null("open"),
@@ -1058,7 +1068,7 @@ def lifecycle_rows(
 def funnel_rows(
     leads: pl.DataFrame,
     statuses: pl.DataFrame,
-    deals: pl.DataFrame,
+    deals: Deals,
     scores: pl.DataFrame,
     routings: pl.DataFrame,
     engaged: pl.DataFrame,
@@ -1089,7 +1099,7 @@ def funnel_rows(
         .group_by("lead_id")
         .agg(pl.col("changed_at").min().dt.date().alias("qualified_on"))
     )
-    lead_deals = _lead_deals(deals).select(
+    lead_deals = deals.per_lead.select(
         "lead_id",
         pl.col("deal_created_at").dt.date().alias("opportunity_on"),
         pl.col("won_at").dt.date().alias("won_on"),
