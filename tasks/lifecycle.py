@@ -232,31 +232,61 @@ def _rule(fail: Any, i: int, raw: dict[str, Any]) -> Rule:
 
 
 # ---- SQL
-def _condition(fact: str, value: Any) -> str:
+# A rule's conditions and a reason template are parsed once, here; the SQL statements
+# (`_condition`, `_reason`) and the polars rows (`_rule_condition`, `_reason_expr`) are both
+# written from these parts, so the two ways cannot read a rule differently.
+
+
+def _condition_tests(value: Any) -> list[tuple[str, Any]]:
+    """One condition of a rule as the tests its fact must pass, all of them: ("=", 0 or 1) for a
+    yes/no fact, ("in", names) for a list of names, else ("not null", None) and the bounds given,
+    (">=", lowest) and ("<=", highest)."""
     if isinstance(value, bool):
-        return f"f.{fact} = {1 if value else 0}"
+        return [("=", 1 if value else 0)]
     if isinstance(value, tuple) and value and isinstance(value[0], str):
-        return f"f.{fact} in ({text_list(value)})"
+        return [("in", value)]
     lowest, highest = value
-    parts = [f"f.{fact} is not null"]
+    tests: list[tuple[str, Any]] = [("not null", None)]
     if lowest is not None:
-        parts.append(f"f.{fact} >= {int(lowest)}")
+        tests.append((">=", int(lowest)))
     if highest is not None:
-        parts.append(f"f.{fact} <= {int(highest)}")
+        tests.append(("<=", int(highest)))
+    return tests
+
+
+def _template_pieces(template: str) -> list[tuple[str, str]]:
+    """A reason template as its pieces in order: ("text", words) and ("fact", name)."""
+    pieces: list[tuple[str, str]] = []
+    at = 0
+    for match in PLACEHOLDER_RE.finditer(template):
+        if match.start() > at:
+            pieces.append(("text", template[at : match.start()]))
+        pieces.append(("fact", match.group(1)))
+        at = match.end()
+    if at < len(template):
+        pieces.append(("text", template[at:]))
+    return pieces
+
+
+def _condition(fact: str, value: Any) -> str:
+    """One condition of a rule, in SQL."""
+    parts = []
+    for op, operand in _condition_tests(value):
+        if op == "not null":
+            parts.append(f"f.{fact} is not null")
+        elif op == "in":
+            parts.append(f"f.{fact} in ({text_list(operand)})")
+        else:
+            parts.append(f"f.{fact} {op} {operand}")
     return " and ".join(parts)
 
 
 def _reason(template: str) -> str:
     """The reason template as a SQL text expression: literal pieces and the named facts."""
-    pieces: list[str] = []
-    at = 0
-    for match in PLACEHOLDER_RE.finditer(template):
-        if match.start() > at:
-            pieces.append(text(template[at : match.start()]))
-        pieces.append(f"coalesce(cast(f.{match.group(1)} as text), 'unknown')")
-        at = match.end()
-    if at < len(template):
-        pieces.append(text(template[at:]))
+    pieces = [
+        text(value) if kind == "text" else f"coalesce(cast(f.{value} as text), 'unknown')"
+        for kind, value in _template_pieces(template)
+    ]
     return " || ".join(pieces) if pieces else "''"
 
 
@@ -882,30 +912,25 @@ def _days_since(end: dt.datetime, moment: str) -> pl.Expr:
 def _rule_condition(fact: str, value: Any) -> pl.Expr:
     """One condition of a rule, as `_condition` writes it in SQL."""
     column = pl.col(fact)
-    if isinstance(value, bool):
-        return column == (1 if value else 0)
-    if isinstance(value, tuple) and value and isinstance(value[0], str):
-        return column.is_in(list(value))
-    lowest, highest = value
-    held = column.is_not_null()
-    if lowest is not None:
-        held = held & (column >= int(lowest))
-    if highest is not None:
-        held = held & (column <= int(highest))
+    tests = {
+        "not null": lambda _: column.is_not_null(),
+        "in": lambda names: column.is_in(list(names)),
+        "=": lambda n: column == n,
+        ">=": lambda n: column >= n,
+        "<=": lambda n: column <= n,
+    }
+    held = pl.lit(True)
+    for op, operand in _condition_tests(value):
+        held = held & tests[op](operand)
     return held
 
 
 def _reason_expr(template: str) -> pl.Expr:
     """The reason template with the named facts, as `_reason` writes it in SQL."""
-    pieces: list[pl.Expr] = []
-    at = 0
-    for match in PLACEHOLDER_RE.finditer(template):
-        if match.start() > at:
-            pieces.append(pl.lit(template[at : match.start()]))
-        pieces.append(pl.col(match.group(1)).cast(pl.String).fill_null("unknown"))
-        at = match.end()
-    if at < len(template):
-        pieces.append(pl.lit(template[at:]))
+    pieces = [
+        pl.lit(value) if kind == "text" else pl.col(value).cast(pl.String).fill_null("unknown")
+        for kind, value in _template_pieces(template)
+    ]
     return pl.concat_str(pieces) if pieces else pl.lit("")
 
 
