@@ -34,9 +34,8 @@ ACTIVITY_SCHEMA = {
     "events": pl.Int32,
 }
 ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
-# The daily counts the features and the lifecycle read hold the lead as a category too: 4 bytes a
-# row instead of a 16-byte string view (0.18 GB less at a million leads). What is published
-# (`Activity.fresh`) keeps the contract's text.
+# The daily counts a night holds keep the lead as a category too: 4 bytes a row instead of a
+# 16-byte string view (0.18 GB less at a million leads). Publishing writes it as text.
 DAILY_SCHEMA = ACTIVITY_SCHEMA | {"lead_id": pl.Categorical}
 DAILY_COLUMNS = [pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]
 BEGINNING = dt.date(1900, 1, 1)
@@ -61,7 +60,8 @@ class Sources:
 
 @dataclass(frozen=True)
 class Activity:
-    """Daily activity counts for the features, and the part of the roll-up to (re)write."""
+    """Daily activity counts for the features, and the part of the roll-up to (re)write (in a
+    local night, a frame of `DAILY_SCHEMA`; in the warehouse, the name of a work table)."""
 
     daily: pl.DataFrame
     fresh: pl.DataFrame
@@ -209,6 +209,14 @@ def read_daily_counts(
     return DailyCounts(stored, product, marketing, fresh_from, rolled, run_date)
 
 
+def as_text(fresh: pl.DataFrame | str) -> pl.DataFrame | str:
+    """Fresh days as the roll-up table holds them: the lead as text (a frame of this process holds
+    it as a category, `DAILY_SCHEMA`). The name of a warehouse table holding them is kept."""
+    if not isinstance(fresh, pl.DataFrame) or fresh.is_empty():
+        return fresh
+    return fresh.select(ACTIVITY_COLUMNS)
+
+
 def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -> Activity:
     """The night's `Activity` from its daily counts, product users matched to leads by
     `user_leads` (user_id, lead_id)."""
@@ -221,11 +229,11 @@ def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -
             .agg(pl.col("events").sum())
         )
         fresh = pl.concat(
-            [by_lead.select(ACTIVITY_COLUMNS), counts.marketing.select(ACTIVITY_COLUMNS)],
+            [by_lead.select(DAILY_COLUMNS), counts.marketing.select(DAILY_COLUMNS)],
             rechunk=False,
         )
     else:
-        fresh = empty(ACTIVITY_SCHEMA)
+        fresh = empty(DAILY_SCHEMA)
         fresh_from = end
     # The stored days are read from `since` on; only the fresh ones (all of history on a first
     # night) may reach further back. Neither is copied when no row is cut (no rechunk): the daily
@@ -234,9 +242,7 @@ def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -
     fresh_since = (
         fresh if fresh.is_empty() or fresh["activity_date"].min() >= since else fresh.filter(recent)
     )
-    daily = pl.concat(
-        [counts.stored.select(DAILY_COLUMNS), fresh_since.select(DAILY_COLUMNS)], rechunk=False
-    )
+    daily = pl.concat([counts.stored.select(DAILY_COLUMNS), fresh_since], rechunk=False)
     return Activity(
         daily=daily,
         fresh=fresh,

@@ -152,7 +152,6 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         pl.col("country").alias("account_country"),
         pl.col("is_target_account").cast(pl.Boolean),
         pl.col("owner_id"),
-        pl.col("name").alias("account_name"),
     )
     country = (
         pl.coalesce(pl.col("country"), pl.col("account_country"))
@@ -164,7 +163,6 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             seniority(pl.col("title")).alias("seniority"),
             email_type(pl.col("email")).alias("email_type"),
-            email_key(pl.col("email")).alias("email_key"),
             country.alias("country_code"),
             # replace_strict sends a null to its default: no country is "unknown", not "other".
             pl.when(country.is_null())
@@ -178,10 +176,8 @@ def profile(leads: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         .select(
             "lead_id",
             "account_id",
-            "account_name",
             "owner_id",
             "created_at",
-            "email_key",
             "country_code",
             *FIT_FEATURES,
         )
