@@ -193,7 +193,7 @@ def read_daily_counts(
         wh.read(
             "select_lead_activity_daily",
             {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
-            ACTIVITY_SCHEMA,
+            DAILY_SCHEMA,  # cast a part at a time by the bulk readers
         ).select(DAILY_COLUMNS)
         if rolled is not None
         else empty(DAILY_SCHEMA)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from leadscore.errors import LeadscoreError
 from leadscore.warehouse.base import Params, Session, Warehouse
-from leadscore.warehouse.frames import Schema, coerce
+from leadscore.warehouse.frames import Schema
 
 # An arbitrary constant (a 32-bit int, the lock's first key), the same for every process of the job.
 LOCK_KEY = 531_233_726
@@ -80,8 +80,7 @@ class PostgresWarehouse(Warehouse):
         values = {k: params.get(k, v) for k, v in compiled.params.items()}
         raw = conn.connection.driver_connection
         statement = psycopg.ClientCursor(raw).mogrify(compiled.string, values)
-        frame = self.read_arrow(statement)
-        return None if frame is None else coerce(frame, schema)
+        return self.read_arrow(statement, schema)
 
     def append(self, conn: Connection, table: str, frame: pl.DataFrame) -> int:
         """COPY the frame as CSV (timestamps with their UTC offset); text is quoted and nulls are

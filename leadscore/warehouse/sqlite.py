@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 from leadscore import sql
 from leadscore.errors import LeadscoreError
 from leadscore.run import logger
-from leadscore.warehouse.base import READ_CHUNK_ROWS, Params, Session, Warehouse
-from leadscore.warehouse.frames import Schema, coerce
+from leadscore.warehouse.base import Params, Session, Warehouse, frame_of_batches
+from leadscore.warehouse.frames import Schema
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -116,34 +116,19 @@ class SQLiteWarehouse(Warehouse):
         child.stdin.write(statement.encode())
         child.stdin.close()
 
-        def frame(batches: list[pa.RecordBatch], arrow_schema: pa.Schema) -> pl.DataFrame:
-            # Copied out of the stream's messages: a column polars took without copying would
-            # keep each message whole, its text too (the 15M-row roll-up: 1.6 GB instead of 1.0).
-            table = pl.from_arrow(pa.Table.from_batches(batches, arrow_schema).combine_chunks())
-            assert isinstance(table, pl.DataFrame)
-            return coerce(table, schema) if schema else table
-
-        frames: list[pl.DataFrame] = []
+        # Copied out of the stream's messages (`frame_of_batches`): a column polars took without
+        # copying would keep each message whole, its text too (the 15M-row roll-up: 1.6 GB
+        # instead of 1.0).
+        frame: pl.DataFrame | None = None
         try:
             reader = pa.ipc.open_stream(child.stdout)
-            pending: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in reader:
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows >= READ_CHUNK_ROWS:
-                    frames.append(frame(pending, reader.schema))
-                    pending, rows = [], 0
-            if pending or not frames:
-                frames.append(frame(pending, reader.schema))
+            frame = frame_of_batches(reader, reader.schema, schema)
         except pa.ArrowInvalid:  # the child stopped: the driver refused the statement
-            frames = []
+            frame = None
         finally:
             child.stdout.close()
             failed = child.wait() != 0
-        if failed or not frames:
-            return None
-        return frames[0] if len(frames) == 1 else pl.concat(frames)
+        return None if failed else frame
 
     def _reader(self, database: str) -> subprocess.Popen[bytes]:
         """A child reader of `database` that has started (its imports take ~0.5 s), and the
