@@ -101,7 +101,9 @@ def frame_of_batches(
             pending, rows = [], 0
     if pending or not frames:
         frames.append(frame(pending))
-    return frames[0] if len(frames) == 1 else pl.concat(frames)
+    # One chunk per column, as a frame the night builds itself has: the steps that read it would
+    # otherwise gather its parts again, in each filter, join and group-by.
+    return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=True)
 
 
 class Session:
