@@ -193,19 +193,19 @@ def read_daily_counts(
         wh.read(
             "select_lead_activity_daily",
             {"from_day": since.isoformat(), "to_day": stored_to.isoformat()},
-            DAILY_SCHEMA,  # cast a part at a time by the bulk readers
-        ).select(DAILY_COLUMNS)
+            DAILY_SCHEMA,  # cast a part at a time as it is read
+        )
         if rolled is not None
         else empty(DAILY_SCHEMA)
     )
     product = empty(ACTIVITY_SCHEMA | {"user_id": pl.String})
-    marketing = empty(ACTIVITY_SCHEMA)
+    marketing = empty(DAILY_SCHEMA)
     if fresh_from is not None:
         window = {"from_cutoff": cutoff(fresh_from), "to_cutoff": cutoff(end)}
         product = wh.read(
             "select_daily_product_activity", window, ACTIVITY_SCHEMA | {"user_id": pl.String}
         )
-        marketing = wh.read("select_daily_marketing_activity", window, ACTIVITY_SCHEMA)
+        marketing = wh.read("select_daily_marketing_activity", window, DAILY_SCHEMA)
     return DailyCounts(stored, product, marketing, fresh_from, rolled, run_date)
 
 
