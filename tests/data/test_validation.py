@@ -159,3 +159,17 @@ def test_gx_is_handed_only_what_the_expectations_read():
     assert handed["key"].to_list() == ["a", "b", "c"]
     assert handed["title"].is_null().to_list() == [False, True, False]
     assert handed["title"].dtype == pl.Boolean and handed["note"].dtype == pl.Null
+
+
+def test_gx_keeps_no_table_once_it_is_checked(clean):
+    # GX's context lives as long as the process and its pandas data source's engine kept every
+    # batch it loaded (the CRM tables, as pandas frames) all night; the results are all a night
+    # needs of a check, so nothing else may stay behind.
+    typed = {t: warehouse.coerce(f, SOURCE_COLUMNS[t]) for t, f in clean.items()}
+    rules = validate.load_rules(load_settings().validation_path)
+    runner = validate.Runner(None)
+    report = validate.validate_frames(typed, NOW, rules, runner)
+    assert report.errors == [] and report.expectations > 20
+    engine = runner.context.data_sources.all()["crm"].get_execution_engine()
+    assert engine.batch_manager.batch_data_cache == {}
+    assert engine.batch_manager.batch_cache == {}
