@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
+import sys
 from pathlib import Path
+
+# Polars' allocator (jemalloc), as polars sets it up, keeps the pages a frame freed for a second or
+# so, and then only marks them free (they stay in the process's resident memory until the system
+# runs short). A night builds and drops frames of hundreds of MB a few seconds apart, so one step's
+# freed rows were still resident while the next step built its own: at a million leads a later
+# night peaked at 2,267 MB with polars' setting and 2,102 MB with pages given back at once, for
+# about a second more (benchmarks/RESULTS.md). Polars reads this once, when it is first imported,
+# so it is set here, before any module of this package imports polars; a value the user set is
+# kept, and a process that imported polars before leadscore keeps polars' own.
+if "polars" not in sys.modules:
+    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 # The one place the version is written; pyproject.toml reads it from here.
 __version__ = "0.2.0"
