@@ -144,3 +144,15 @@ def test_one_pass_over_tonights_rows_scores_as_the_three_passes_do(demo, candida
     assert np.array_equal(once.probability, score.probability(scorer, rows))
     assert once.reasons.equals(score.reasons(scorer, rows))
     assert once.reasons.n_unique() > 10
+
+
+def test_text_features_held_as_categories_score_as_text(demo, candidate):
+    # The feature rows hold their text features as categories (a quarter of the memory); the
+    # model, the reasons and the warehouse path read them as text, and must see the same values.
+    rows = demo.rows([END])
+    assert all(rows.schema[c] == pl.Categorical for c in features.TEXT_FEATURES)
+    as_text = rows.with_columns(pl.col(c).cast(pl.String) for c in features.TEXT_FEATURES)
+    scorer = candidate.scorer
+    assert score.points_frame(scorer, rows).equals(score.points_frame(scorer, as_text))
+    assert np.array_equal(score.probability(scorer, rows), score.probability(scorer, as_text))
+    assert score.reasons(scorer, rows).equals(score.reasons(scorer, as_text))
