@@ -1008,12 +1008,15 @@ def lifecycle_rows(
         if t.segment_by
         else pl.lit("default")
     )
+    # One lazy query, run by the streaming engine: eagerly, each join and column step of a
+    # million leads' rows was a whole copy held beside the last (the night's peak, +0.8 GB).
     facts = (
-        members.join(leads, on="lead_id", how="inner")
-        .join(scores.select("lead_id", "score", "sdr_ready"), on="lead_id", how="left")
-        .join(last_status.select("lead_id", "status"), on="lead_id", how="left")
-        .join(deals.per_lead, on="lead_id", how="left")
-        .join(account_deals, on="account_id", how="left")
+        members.lazy()
+        .join(leads.lazy(), on="lead_id", how="inner")
+        .join(scores.lazy().select("lead_id", "score", "sdr_ready"), on="lead_id", how="left")
+        .join(last_status.lazy().select("lead_id", "status"), on="lead_id", how="left")
+        .join(deals.per_lead.lazy(), on="lead_id", how="left")
+        .join(account_deals.lazy(), on="account_id", how="left")
         .with_columns(
             pl.col("status").fill_null("open"),
             (pl.col("score") + 0.5).cast(pl.Int64).alias("score"),
@@ -1066,7 +1069,7 @@ def lifecycle_rows(
     )
     return (
         facts.join(
-            previous.select(
+            previous.lazy().select(
                 "lead_id",
                 pl.col("nurture_track").alias("previous_track"),
                 pl.col("segment").alias("previous_segment"),
@@ -1087,6 +1090,7 @@ def lifecycle_rows(
         )
         .select(LIFECYCLE_COLUMNS)
         .sort("lead_id")
+        .collect(engine="streaming")
     )
 
 
