@@ -35,7 +35,7 @@ ACTIVITY_SCHEMA = {
 }
 ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
 # The daily counts a night holds keep the lead as a category too: 4 bytes a row instead of a
-# 16-byte string view (0.18 GB less at a million leads). Publishing writes it as text.
+# 16-byte string view (0.18 GB less at a million leads). The writers write a category as text.
 DAILY_SCHEMA = ACTIVITY_SCHEMA | {"lead_id": pl.Categorical}
 DAILY_COLUMNS = [pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]
 BEGINNING = dt.date(1900, 1, 1)
@@ -207,14 +207,6 @@ def read_daily_counts(
         )
         marketing = wh.read("select_daily_marketing_activity", window, DAILY_SCHEMA)
     return DailyCounts(stored, product, marketing, fresh_from, rolled, run_date)
-
-
-def as_text(fresh: pl.DataFrame | str) -> pl.DataFrame | str:
-    """Fresh days as the roll-up table holds them: the lead as text (a frame of this process holds
-    it as a category, `DAILY_SCHEMA`). The name of a warehouse table holding them is kept."""
-    if not isinstance(fresh, pl.DataFrame) or fresh.is_empty():
-        return fresh
-    return fresh.select(ACTIVITY_COLUMNS)
 
 
 def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -> Activity:

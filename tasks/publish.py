@@ -26,7 +26,7 @@ from leadscore.crash import crash_point
 from leadscore.errors import ValidationFailed
 from leadscore.run import RunLog, utc_now
 from leadscore.tasks import lifecycle, monitor
-from leadscore.tasks.extract import Activity, as_text
+from leadscore.tasks.extract import Activity
 from leadscore.tasks.route import Routed
 from leadscore.tasks.score import SCORE_COLUMNS
 from leadscore.tasks.threshold import Threshold
@@ -167,7 +167,7 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
             s.stage("accounts", "account_scores", night.accounts)
             s.stage("routing", "lead_routing", night.routed.routing)
             s.stage("registry", "model_registry", registry_frame(night.registry))
-            s.stage("activity", "lead_activity_daily", as_text(night.activity.fresh))
+            s.stage("activity", "lead_activity_daily", night.activity.fresh)
             s.stage("quarantine", "quarantine_rows", quarantine_rows(night))
             s.stage(
                 "drift", "drift_daily", night.drift if night.drift is not None else pl.DataFrame()

@@ -478,6 +478,9 @@ class Warehouse(abc.ABC):
 # Rows become a frame this many at a time: Python holds one chunk of row tuples, never the whole
 # result (15M rows of four columns as tuples: ~6 GB; as frames: ~0.4 GB).
 READ_CHUNK_ROWS = 250_000
+# Frames are written this many rows at a time: the values as the warehouse takes them (text,
+# CSV) are made for one chunk, never for the whole frame (a first night's 15M daily rows).
+WRITE_CHUNK_ROWS = 1_000_000
 
 
 def result_to_frame(result: sa.CursorResult[Any], schema: Schema | None = None) -> pl.DataFrame:

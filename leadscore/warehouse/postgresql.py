@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from leadscore.errors import LeadscoreError
-from leadscore.warehouse.base import Params, Session, Warehouse
+from leadscore.warehouse.base import WRITE_CHUNK_ROWS, Params, Session, Warehouse
 from leadscore.warehouse.frames import Schema
 
 # An arbitrary constant (a 32-bit int, the lock's first key), the same for every process of the job.
@@ -83,17 +83,9 @@ class PostgresWarehouse(Warehouse):
         return self.read_arrow(statement, schema)
 
     def append(self, conn: Connection, table: str, frame: pl.DataFrame) -> int:
-        """COPY the frame as CSV (timestamps with their UTC offset); text is quoted and nulls are
-        not, so a text value `\\N` stays text."""
-        buffer = io.BytesIO()
-        prepared = frame.with_columns(
-            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
-            for c, k in frame.schema.items()
-            if isinstance(k, pl.Datetime)
-        )
-        prepared.write_csv(
-            buffer, include_header=False, null_value="\\N", quote_style="non_numeric"
-        )
+        """COPY the frame as CSV (timestamps with their UTC offset; a category as its text); text
+        is quoted and nulls are not, so a text value `\\N` stays text. The CSV is made
+        `WRITE_CHUNK_ROWS` rows at a time, in one COPY."""
         columns = ", ".join(self.quote(c) for c in frame.columns)
         raw = conn.connection.driver_connection
         with (
@@ -102,7 +94,16 @@ class PostgresWarehouse(Warehouse):
                 f"copy {self.quote(table)} ({columns}) from stdin (format csv, null '\\N')"
             ) as copy,
         ):
-            copy.write(buffer.getvalue())
+            for part in frame.iter_slices(WRITE_CHUNK_ROWS):
+                buffer = io.BytesIO()
+                part.with_columns(
+                    pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+                    for c, k in frame.schema.items()
+                    if isinstance(k, pl.Datetime)
+                ).write_csv(
+                    buffer, include_header=False, null_value="\\N", quote_style="non_numeric"
+                )
+                copy.write(buffer.getvalue())
         return frame.height
 
     def stage(self, conn: Connection, key: str, like: str, frame: pl.DataFrame) -> None:

@@ -123,3 +123,38 @@ def test_a_reader_sees_one_whole_night_never_a_mix_or_nothing(baseline):
         "a reader saw two nights at once"
     )
     assert dates <= {str(DEMO_END), str(DEMO_END.fromordinal(DEMO_END.toordinal() - 1))}
+
+
+def test_staged_rows_are_written_a_chunk_at_a_time_and_categories_as_their_text(
+    warehouse_url, monkeypatch
+):
+    # A first night stages ~15M daily rows whose lead is a category: the writers make the
+    # warehouse's values (text, CSV) for one chunk at a time, and write a category as its text.
+    import datetime as dt
+
+    from leadscore.warehouse import base
+    from leadscore.tasks.extract import ACTIVITY_SCHEMA
+
+    monkeypatch.setattr(base, "WRITE_CHUNK_ROWS", 3)
+    for module in ("sqlite", "postgresql"):
+        monkeypatch.setattr(f"leadscore.warehouse.{module}.WRITE_CHUNK_ROWS", 3)
+    rows = pl.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(8)],
+            "activity_date": [dt.date(2026, 6, 1 + i) for i in range(8)],
+            "event": ["login", "email_open"] * 4,
+            "events": list(range(8)),
+        }
+    ).with_columns(pl.col("lead_id").cast(pl.Categorical))
+    wh = warehouse.connect(warehouse_url)
+    with wh.session() as s:
+        with s.transaction():  # as publishing does: staged before the transaction that inserts
+            s.create_outputs()
+            s.stage("activity", "lead_activity_daily", rows)
+        with s.transaction():
+            assert s.insert_staged("lead_activity_daily", "activity") == 8
+    stored = wh.query(
+        "select lead_id, activity_date, event, events from lead_activity_daily",
+        schema=ACTIVITY_SCHEMA,
+    )
+    assert stored.sort("events").equals(rows.cast(ACTIVITY_SCHEMA))

@@ -58,7 +58,7 @@ def night(warehouse_url: str):
     since = features.first_activity_day(RUN_DATE, settings)
     inputs = extract.read_inputs(wh, tables, RUN_DATE, since, settings)
     sql = NightSql(wh, RUN_DATE, "work_activity")
-    write_table(wh, "work_activity", extract.as_text(inputs.activity.daily))
+    write_table(wh, "work_activity", inputs.activity.daily)
     sql.prepare(pl.DataFrame(schema=QUARANTINE_SCHEMA))
     t, profiles = inputs.tables, inputs.profiles
 
