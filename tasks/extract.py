@@ -215,10 +215,18 @@ def activity_of(counts: DailyCounts, since: dt.date, user_leads: pl.DataFrame) -
     run_date, fresh_from, rolled = counts.run_date, counts.fresh_from, counts.rolled
     end = run_date + dt.timedelta(days=1)
     if fresh_from is not None:
+        # One streamed query, the lead a category from the start: on a first night (every day of
+        # history fresh) the join of the product events to leads was a whole copy, as text.
         by_lead = (
-            counts.product.join(user_leads.select("user_id", "lead_id"), on="user_id", how="inner")
+            counts.product.lazy()
+            .join(
+                user_leads.lazy().select("user_id", pl.col("lead_id").cast(pl.Categorical)),
+                on="user_id",
+                how="inner",
+            )
             .group_by("lead_id", "activity_date", "event")
             .agg(pl.col("events").sum())
+            .collect(engine="streaming")
         )
         fresh = pl.concat(
             [by_lead.select(DAILY_COLUMNS), counts.marketing.select(DAILY_COLUMNS)],

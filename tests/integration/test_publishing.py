@@ -132,8 +132,8 @@ def test_staged_rows_are_written_a_chunk_at_a_time_and_categories_as_their_text(
     # warehouse's values (text, CSV) for one chunk at a time, and write a category as its text.
     import datetime as dt
 
-    from leadscore.warehouse import base
     from leadscore.tasks.extract import ACTIVITY_SCHEMA
+    from leadscore.warehouse import base
 
     monkeypatch.setattr(base, "WRITE_CHUNK_ROWS", 3)
     for module in ("sqlite", "postgresql"):
