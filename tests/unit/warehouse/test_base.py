@@ -52,3 +52,23 @@ def test_rows_are_read_in_chunks_and_a_text_value_in_a_later_chunk_keeps_the_col
     assert typed.height == 8 and typed["d"].dtype == pl.Date
     assert typed["d"][-1] == dt.date(2026, 6, 8)
     assert none.height == 0 and none.columns == ["n", "d"]
+
+
+def test_a_bulk_reads_batches_make_one_frame_of_one_chunk_a_column(monkeypatch):
+    # The parts are cast as they come and then put together into one chunk per column (the
+    # steps reading the frame would otherwise gather the parts again in every filter and join).
+    import pyarrow as pa
+
+    monkeypatch.setattr(base, "READ_CHUNK_ROWS", 2)
+    arrow = pa.schema([("lead_id", pa.string()), ("events", pa.int64())])
+    batches = [
+        pa.record_batch([pa.array([f"L{i}", f"L{i + 1}"]), pa.array([i, i + 1])], schema=arrow)
+        for i in range(0, 10, 2)
+    ]
+    frame = base.frame_of_batches(
+        iter(batches), arrow, {"lead_id": pl.Categorical, "events": pl.Int32}
+    )
+    assert frame.schema["lead_id"] == pl.Categorical and frame.schema["events"] == pl.Int32
+    assert frame["lead_id"].cast(pl.String).to_list() == [f"L{i}" for i in range(10)]
+    assert frame["events"].to_list() == list(range(10))
+    assert all(frame[c].n_chunks() == 1 for c in frame.columns)
