@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
@@ -217,21 +218,8 @@ def score_locally(
         tracks,
         settings.horizon_days,
     )
-    night = publish.Night(
-        day,
-        run.run_id,
-        model.scorer.version,
-        routed,
-        scored.accounts,
-        model.registry,
-        rollup,
-        checks.report,
-        tracks,
-        settings.horizon_days,
-        f"{model.message}; {scored.threshold.summary}",
-        drift,
-        scored.threshold,
-        rows,
+    night = published(
+        run, day, settings, checks, tracks, model, scored, routed, rollup, drift, rows
     )
     return ScoredNight(night, model.candidate, tables)
 
@@ -278,7 +266,26 @@ def score_in_warehouse_night(
         checks,
         wh,
     )
-    night = publish.Night(
+    night = published(run, day, settings, checks, tracks, model, scored, routed, activity, drift)
+    return ScoredNight(night, model.candidate, report_tables)
+
+
+def published(
+    run: RunLog,
+    day: dt.date,
+    settings: Settings,
+    checks: validate.Runner,
+    tracks: lifecycle.Tracks,
+    model: train.ModelChoice,
+    scored: score.Scored | in_warehouse.Scored,
+    routed: route.Routed,
+    activity: extract.Activity,
+    drift: pl.DataFrame,
+    lifecycle_rows: lifecycle.NightRows | None = None,
+) -> publish.Night:
+    """What the night publishes, from either path's steps (`lifecycle_rows`: when the night
+    computed them; otherwise publishing computes them from what it wrote)."""
+    return publish.Night(
         day,
         run.run_id,
         model.scorer.version,
@@ -292,8 +299,8 @@ def score_in_warehouse_night(
         f"{model.message}; {scored.threshold.summary}",
         drift,
         scored.threshold,
+        lifecycle_rows,
     )
-    return ScoredNight(night, model.candidate, report_tables)
 
 
 @flow(name="backfill")
