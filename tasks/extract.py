@@ -33,7 +33,6 @@ ACTIVITY_SCHEMA = {
     "event": pl.Categorical,
     "events": pl.Int32,
 }
-ACTIVITY_COLUMNS = [pl.col(c).cast(t) for c, t in ACTIVITY_SCHEMA.items()]
 # The daily counts a night holds keep the lead as a category too: 4 bytes a row instead of a
 # 16-byte string view (0.18 GB less at a million leads). The writers write a category as text.
 DAILY_SCHEMA = ACTIVITY_SCHEMA | {"lead_id": pl.Categorical}

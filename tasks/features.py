@@ -65,7 +65,6 @@ TEXT_FEATURES = [
     "lifecycle",
     "status",
 ]
-NUMERIC_FEATURES = [c for c in FEATURES if c not in TEXT_FEATURES]
 # More of an action never lowers the score: these columns are constrained to be monotone.
 MONOTONE = {
     c: 1
@@ -257,8 +256,7 @@ def as_categories(columns: list[str]) -> list[pl.Expr]:
     leads hold ~2M rows of seven text features, 16 bytes a row each as text, 4 as a category.
     Every reader of a feature row's text (the model's bins, the reasons, the drift report)
     compares it with text or casts it to text, which a category does as text does."""
-    text = [c for c in columns if c not in NUMERIC_FEATURES]
-    return [pl.col(c).cast(pl.Categorical) for c in text]
+    return [pl.col(c).cast(pl.Categorical) for c in columns if c in TEXT_FEATURES]
 
 
 class _Snapshots:

@@ -224,10 +224,9 @@ class Runner:
         the process: at a million leads the night's CRM tables, as pandas frames, stayed in
         memory all night (~0.2 GB). The docs are built from the results, not from the batches.
         """
-        batches = self.context.data_sources.all()[source].get_execution_engine().batch_manager
-        batches.reset_batch_cache()
-        batches.batch_data_cache.clear()
-        engine = batches._execution_engine
+        engine = self.context.data_sources.all()[source].get_execution_engine()
+        engine.batch_manager.reset_batch_cache()
+        engine.batch_manager.batch_data_cache.clear()
         if isinstance(getattr(engine, "_metric_cache", None), dict):
             engine._metric_cache.clear()
 

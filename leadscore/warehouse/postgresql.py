@@ -87,6 +87,11 @@ class PostgresWarehouse(Warehouse):
         is quoted and nulls are not, so a text value `\\N` stays text. The CSV is made
         `WRITE_CHUNK_ROWS` rows at a time, in one COPY."""
         columns = ", ".join(self.quote(c) for c in frame.columns)
+        times = [
+            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+            for c, k in frame.schema.items()
+            if isinstance(k, pl.Datetime)
+        ]
         raw = conn.connection.driver_connection
         with (
             raw.cursor() as cursor,
@@ -96,11 +101,7 @@ class PostgresWarehouse(Warehouse):
         ):
             for part in frame.iter_slices(WRITE_CHUNK_ROWS):
                 buffer = io.BytesIO()
-                part.with_columns(
-                    pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
-                    for c, k in frame.schema.items()
-                    if isinstance(k, pl.Datetime)
-                ).write_csv(
+                part.with_columns(times).write_csv(
                     buffer, include_header=False, null_value="\\N", quote_style="non_numeric"
                 )
                 copy.write(buffer.getvalue())
