@@ -117,8 +117,7 @@ def test_names_in_mixed_scripts_and_odd_unicode_pass(clean):
 
 
 def test_titles_mostly_missing_fail_the_null_rate(clean):
-    # GX is handed only the null mask of a column checked for nulls alone (`for_expectations`):
-    # the rule must still see that nine titles in ten are missing (the limit is 60%).
+    # Nine titles in ten are missing; the limit is 60%.
     leads = clean["crm_leads"].with_columns(
         pl.when(pl.int_range(pl.len()) % 10 == 0).then(pl.col("title")).otherwise(None)
     )
@@ -144,21 +143,35 @@ def test_tables_checked_one_at_a_time_find_what_the_whole_set_finds(clean):
     assert streamed.quarantined().height == whole.quarantined().height > 0
 
 
-def test_gx_is_handed_only_what_the_expectations_read():
-    import great_expectations.expectations as gxe
-
-    frame = pl.DataFrame({"key": ["a", "b", "c"], "title": ["CEO", None, "VP"], "note": ["x"] * 3})
-    expectations = [
-        gxe.ExpectColumnValuesToBeUnique(column="key"),
-        gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.5),
-        gxe.ExpectTableColumnsToMatchSet(column_set=["key", "title", "note"]),
-    ]
-    handed = validate.for_expectations(frame, expectations)
-    # Every column is there (the column set is checked); values only where they are read.
-    assert handed.columns == frame.columns
-    assert handed["key"].to_list() == ["a", "b", "c"]
-    assert handed["title"].is_null().to_list() == [False, True, False]
-    assert handed["title"].dtype == pl.Boolean and handed["note"].dtype == pl.Null
+def test_gx_checks_one_row_of_counts_made_by_polars():
+    # polars counts the rows that break each rule in one pass and GX checks that row, not the
+    # table. The counts are the ones GX made on the table: a duplicated key counts every row
+    # holding it (both "a"), a missing key is counted by "key not null" alone, and a lead that
+    # names no account is not counted by the reference check (2 of the 3 that name one resolve).
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["a", "a", "b", None],
+            "account_id": ["x", "gone", None, "x"],
+            "title": ["CEO", None, None, None],
+        }
+    )
+    rules = validate.load_rules(load_settings().validation_path)
+    keys = {"crm_accounts": pl.DataFrame({"account_id": ["x"]})}
+    checks = validate.frame_checks("crm_leads", leads.columns, NOW, rules, keys)
+    facts = validate.frame_facts(leads, checks).row(0, named=True)
+    found = {
+        c.rule: (facts[f"bad_{i}"], facts[f"counted_{i}"], facts[f"passing_{i}"])
+        for i, c in enumerate(checks)
+    }
+    assert found["key not null"] == (1, 4, 0.75)
+    assert found["key unique"] == (2, 3, pytest.approx(1 / 3))
+    assert found["reference match rate"] == (1, 3, pytest.approx(2 / 3))
+    assert found["null rate above 60%"] == (3, 4, 0.25)
+    report = validate.validate_frames({"crm_leads": leads}, NOW, rules, validate.Runner(None))
+    unique = next(f for f in report.failures if f.rule == "key unique")
+    assert (unique.column, unique.observed, unique.examples) == ("lead_id", "2 rows (66.7%)", ["a"])
+    # Missing contract columns are named; the rules on the columns there are still run.
+    assert ("crm_leads", "email", "missing column") in errors(report)
 
 
 def test_gx_keeps_no_table_once_it_is_checked(clean):
