@@ -11,13 +11,17 @@ from pathlib import Path
 # Polars' allocator (jemalloc), as polars sets it up, keeps the pages a frame freed for a second or
 # so, and then only marks them free (they stay in the process's resident memory until the system
 # runs short). A night builds and drops frames of hundreds of MB a few seconds apart, so one step's
-# freed rows were still resident while the next step built its own: at a million leads a later
-# night peaked at 2,267 MB with polars' setting and 2,102 MB with pages given back at once, for
-# about a second more (benchmarks/RESULTS.md). Polars reads this once, when it is first imported,
-# so it is set here, before any module of this package imports polars; a value the user set is
-# kept, and a process that imported polars before leadscore keeps polars' own.
+# freed rows were still resident while the next step built its own. Pages given back at once cost
+# the other way: a step that frees and allocates again within a few milliseconds (a snapshot's
+# engagement rows, one after another) faults them back in and has them zeroed each time. Kept
+# 200 ms, then given back (not merely marked free), a 1M-lead later night peaked at 1,874 MB in
+# 106 s; with polars' setting 1,943 MB in 104 s; given back at once 1,819 MB in 123 s (the
+# features step alone 13 s, 11 s and 20 s; benchmarks/RESULTS.md). Polars reads this once, when it
+# is first imported, so it is set here, before any module of this package imports polars; a value
+# the user set is kept, and a process that imported polars before leadscore keeps polars' own.
+ALLOCATOR = "dirty_decay_ms:200,muzzy_decay_ms:0"
 if "polars" not in sys.modules:
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+    os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)
 
 # The one place the version is written; pyproject.toml reads it from here.
 __version__ = "0.2.0"
