@@ -41,3 +41,25 @@ def test_a_typed_read_keeps_nulls_booleans_dates_and_odd_text(warehouse_url: str
     # A day with no rows reads as an empty frame of the same columns and types.
     none = wh.read("select_previous_scores", {"score_date": "2026-06-28"}, SCHEMA)
     assert none.height == 0 and none.schema == expected.schema
+
+
+def test_a_read_of_a_table_that_may_not_exist_takes_the_bulk_reader(warehouse_url, monkeypatch):
+    # `read_if_exists` looks the table up first; the look-up must not leave the connection in a
+    # transaction, where the bulk reader steps aside (its own connection would not see the
+    # transaction's writes) and a million rows are read row by row.
+    wh = warehouse.connect(warehouse_url)
+    with wh.session() as s, s.transaction():
+        s.create(["lead_score_history"])
+    outside = []
+    bulk = type(wh).read_bulk
+
+    def spy(self, conn, clause, params, schema):  # type: ignore[no-untyped-def]
+        outside.append(not conn.in_transaction())
+        return bulk(self, conn, clause, params, schema)
+
+    monkeypatch.setattr(type(wh), "read_bulk", spy)
+    got = wh.read_if_exists(
+        "lead_score_history", "select_previous_scores", {"score_date": "2026-06-29"}, SCHEMA
+    )
+    assert got.height == 0 and got.schema == pl.Schema(SCHEMA)
+    assert outside == [True]
