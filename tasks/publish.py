@@ -149,19 +149,21 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
                 changed = not same_stored_scores(s, scores, night.run_date)
                 if not changed:
                     keep_stored_run_ids(s, scores, night.run_date)
-            else:
-                old = s.read(
-                    "select_lead_score_history",
-                    {"score_date": night.run_date.isoformat()},
-                    SCORE_SCHEMA,
+        if not isinstance(scores, str):
+            # Read outside a transaction, so in bulk (a rerun compares ~1M stored rows).
+            old = s.read(
+                "select_lead_score_history",
+                {"score_date": night.run_date.isoformat()},
+                SCORE_SCHEMA,
+            )
+            changed = not same_scores(scores, old)
+            if not changed:
+                scores = (
+                    scores.drop("run_id")
+                    .join(old.select("lead_id", "run_id"), on="lead_id")
+                    .select(SCORE_COLUMNS)
                 )
-                changed = not same_scores(scores, old)
-                if not changed:
-                    scores = (
-                        scores.drop("run_id")
-                        .join(old.select("lead_id", "run_id"), on="lead_id")
-                        .select(SCORE_COLUMNS)
-                    )
+            del old
         with s.transaction():
             s.stage("scores", "lead_score_history", scores)
             s.stage("accounts", "account_scores", night.accounts)

@@ -56,8 +56,10 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def _text(statement: str, params: Params) -> sa.TextClause:
     """A text clause whose list-valued parameters expand (`event in :names`)."""
     clause = sa.text(statement)
+    # Given their values, they take their type from them (the bulk readers write them into the
+    # statement as literals, which an untyped list cannot be).
     lists = [
-        sa.bindparam(k, expanding=True)
+        sa.bindparam(k, list(v), expanding=True)
         for k, v in params.items()
         if isinstance(v, list | tuple) and re.search(rf"(?<![:\w]):{k}\b", statement)
     ]

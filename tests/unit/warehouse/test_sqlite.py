@@ -167,3 +167,26 @@ def test_each_bulk_read_takes_a_child_started_before_it(tmp_path, bulk_reads):
     left = sqlite._SPARE_READERS.pop(path)
     left.stdin.close()
     assert left.wait(timeout=30) == 0
+
+
+def test_a_bulk_read_writes_a_list_of_values_in_as_literals(tmp_path, monkeypatch, bulk_reads):
+    # `event in :names`: a list expands into one literal per value, typed by the values.
+    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    wh.init_db()
+    rows = [("L1", "2026-06-01", "login", 2), ("L2", "2026-06-02", "document_created", 1)]
+    with wh.session() as s, s.transaction():
+        s.conn.exec_driver_sql("insert into lead_activity_daily values (?, ?, ?, ?)", rows)
+    statements = []
+    read_arrow = SQLiteWarehouse.read_arrow
+
+    def spy(
+        self: SQLiteWarehouse, statement: str, schema: dict | None = None
+    ) -> pl.DataFrame | None:
+        statements.append(statement)
+        return read_arrow(self, statement, schema)
+
+    monkeypatch.setattr(SQLiteWarehouse, "read_arrow", spy)
+    params = {"from_day": "2026-05-01", "to_day": "2026-07-01", "engaged_events": ["login"]}
+    first = wh.read("select_first_engaged", params, {"lead_id": pl.String, "engaged_on": pl.Date})
+    assert len(statements) == 1 and "'login'" in statements[0]
+    assert first["lead_id"].to_list() == ["L1"]
