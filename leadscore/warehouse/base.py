@@ -56,10 +56,8 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def _text(statement: str, params: Params) -> sa.TextClause:
     """A text clause whose list-valued parameters expand (`event in :names`)."""
     clause = sa.text(statement)
-    # Given their values, they take their type from them (the bulk readers write them into the
-    # statement as literals, which an untyped list cannot be).
     lists = [
-        sa.bindparam(k, list(v), expanding=True)
+        sa.bindparam(k, expanding=True)
         for k, v in params.items()
         if isinstance(v, list | tuple) and re.search(rf"(?<![:\w]):{k}\b", statement)
     ]
@@ -132,7 +130,21 @@ class Session:
             frame = self.warehouse.read_bulk(self.conn, clause, dict(params), schema)
             if frame is not None:
                 return frame
-        return result_to_frame(self.conn.execute(clause, dict(params)), schema)
+        with self.reading():
+            return result_to_frame(self.conn.execute(clause, dict(params)), schema)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Around a read: a transaction SQLAlchemy begins for it (it begins one at the first
+        statement) ends with it, so that the connection is outside one again, as before: a
+        transaction the caller opens next can begin, and the reads after it may take the bulk
+        reader, which only reads outside one."""
+        outside = not self.conn.in_transaction()
+        try:
+            yield
+        finally:
+            if outside and self.conn.in_transaction():
+                self.conn.rollback()  # a read: nothing to keep
 
     def scalar(self, name: str, params: Params | None = None) -> Any:
         params = params or {}
@@ -159,14 +171,9 @@ class Session:
         self.create([v for v in sql.VIEWS if v not in existing])
 
     def has_table(self, name: str) -> bool:
-        outside = not self.conn.in_transaction()
-        found = sa.inspect(self.conn).has_table(name)
-        if outside and self.conn.in_transaction():
-            # The inspection began a transaction (SQLAlchemy begins one at the first statement);
-            # ended here, the reads after it may still take the bulk reader, which only reads
-            # outside one (every `read_if_exists` read row by row: 1M rows, ~5 s).
-            self.conn.rollback()
-        return found
+        # Without `reading`, every `read_if_exists` read row by row (1M rows: ~5 s).
+        with self.reading():
+            return sa.inspect(self.conn).has_table(name)
 
     def append(self, table: str, frame: pl.DataFrame) -> int:
         """Append `frame` to `table` in bulk; the number of rows."""

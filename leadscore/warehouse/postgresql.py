@@ -71,13 +71,20 @@ class PostgresWarehouse(Warehouse):
         connection of its own, which would not see the transaction's writes."""
         if conn.in_transaction():
             return None
-        # Lists expand into one placeholder per value; the others stay untyped, as in `execute`.
+        # Lists expand into one placeholder per value, which needs every value bound; the others
+        # are bound without a type, so that they stay untyped, as in `execute` (a typed text
+        # value is written with a cast to varchar, which a date column will not compare with).
         names = clause.compile().params
-        lists = {k: v for k, v in params.items() if isinstance(v, list | tuple) and k in names}
-        compiled = clause.bindparams(**lists).compile(
-            dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        values = {k: params.get(k, v) for k, v in compiled.params.items()}
+        used = {k: v for k, v in params.items() if k in names}
+        compiled = clause.bindparams(
+            *(
+                sa.bindparam(k, v, type_=sa.types.NullType())
+                for k, v in used.items()
+                if not isinstance(v, list | tuple)
+            ),
+            **{k: v for k, v in used.items() if isinstance(v, list | tuple)},
+        ).compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.params
         raw = conn.connection.driver_connection
         statement = psycopg.ClientCursor(raw).mogrify(compiled.string, values)
         return self.read_arrow(statement, schema)

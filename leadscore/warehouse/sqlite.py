@@ -156,7 +156,17 @@ class SQLiteWarehouse(Warehouse):
         if conn.in_transaction():
             return None
         names = clause.compile().params
-        bound = clause.bindparams(**{k: v for k, v in params.items() if k in names})
+        # A list is bound with its values, so that it takes their type: a list of no type has no
+        # literal form.
+        bound = clause.bindparams(
+            *(
+                sa.bindparam(k, list(v), expanding=True)
+                if isinstance(v, list | tuple)
+                else sa.bindparam(k, v)
+                for k, v in params.items()
+                if k in names
+            )
+        )
         statement = bound.compile(
             dialect=self.engine.dialect,
             compile_kwargs={"literal_binds": True, "render_postcompile": True},

@@ -63,3 +63,44 @@ def test_a_read_of_a_table_that_may_not_exist_takes_the_bulk_reader(warehouse_ur
     )
     assert got.height == 0 and got.schema == pl.Schema(SCHEMA)
     assert outside == [True]
+
+
+def test_a_bulk_read_expands_a_list_among_other_values(warehouse_url, monkeypatch):
+    # `event in :engaged_events` beside two dates: every dialect's bulk reader writes the values
+    # in itself, the list as one value each (SQLite too, however small the file).
+    from leadscore.warehouse.sqlite import SQLiteWarehouse
+
+    monkeypatch.setattr(SQLiteWarehouse, "BULK_READ_BYTES", 0)
+    wh = warehouse.connect(warehouse_url)
+    with wh.session() as s, s.transaction():
+        s.create(["lead_activity_daily"])
+        s.append(
+            "lead_activity_daily",
+            pl.DataFrame(
+                {
+                    "lead_id": ["L1", "L1", "L2", "L3"],
+                    "activity_date": [dt.date(2026, 6, d) for d in (2, 1, 1, 1)],
+                    "event": ["login", "document_created", "email_open", "login"],
+                    "events": [1, 1, 1, 1],
+                }
+            ),
+        )
+    bulk = type(wh).read_bulk
+    taken = []
+
+    def spy(self, conn, clause, params, schema):  # type: ignore[no-untyped-def]
+        frame = bulk(self, conn, clause, params, schema)
+        taken.append(frame is not None)
+        return frame
+
+    monkeypatch.setattr(type(wh), "read_bulk", spy)
+    params = {
+        "from_day": "2026-06-01",
+        "to_day": "2026-06-03",
+        "engaged_events": ["login", "document_created"],
+    }
+    first = wh.read(
+        "select_first_engaged", params, {"lead_id": pl.String, "engaged_on": pl.Date}
+    ).sort("lead_id")
+    assert taken == [True]
+    assert first.rows() == [("L1", dt.date(2026, 6, 1)), ("L3", dt.date(2026, 6, 1))]
