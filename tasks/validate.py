@@ -414,6 +414,13 @@ class FrameCheck:
     mostly: float | None = None
 
 
+# The references a CRM table's rows make to the table checked before it: column -> table.
+REFERENCES = {
+    "crm_leads": {"account_id": "crm_accounts"},
+    "crm_opportunities": {"lead_id": "crm_leads"},
+}
+
+
 def frame_checks(
     table: str,
     columns: Iterable[str],
@@ -479,13 +486,6 @@ def frame_checks(
                 )
             )
     return [c for c in checks if rules.on(c.rule)]
-
-
-# The references a CRM table's rows make to the table checked before it: column -> table.
-REFERENCES = {
-    "crm_leads": {"account_id": "crm_accounts"},
-    "crm_opportunities": {"lead_id": "crm_leads"},
-}
 
 
 def frame_facts(frame: pl.DataFrame, checks: list[FrameCheck]) -> pl.DataFrame:
