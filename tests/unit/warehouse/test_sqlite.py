@@ -96,17 +96,10 @@ def bulk_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SQLiteWarehouse, "BULK_READ_BYTES", 0)
 
 
-def test_a_bulk_read_gives_the_frame_the_row_reader_gives(tmp_path, monkeypatch, bulk_reads):
-    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
-    wh.init_db()
-    rows = [
-        ("L1", "2026-06-01", "login", 2),
-        ("L'2", "2026-06-02", "document_created", 1),
-        ("L3", "2026-05-31", "login", 7),
-    ]
-    with wh.session() as s, s.transaction():
-        s.conn.exec_driver_sql("insert into lead_activity_daily values (?, ?, ?, ?)", rows)
-    read = []
+@pytest.fixture
+def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, pl.DataFrame | None]]:
+    """What each read through the child reader ran, and the frame it gave."""
+    read: list[tuple[str, pl.DataFrame | None]] = []
     read_arrow = SQLiteWarehouse.read_arrow
 
     def spy(
@@ -117,9 +110,24 @@ def test_a_bulk_read_gives_the_frame_the_row_reader_gives(tmp_path, monkeypatch,
         return frame
 
     monkeypatch.setattr(SQLiteWarehouse, "read_arrow", spy)
+    return read
+
+
+def test_a_bulk_read_gives_the_frame_the_row_reader_gives(
+    tmp_path, monkeypatch, bulk_reads, arrow_reads
+):
+    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    wh.init_db()
+    rows = [
+        ("L1", "2026-06-01", "login", 2),
+        ("L'2", "2026-06-02", "document_created", 1),
+        ("L3", "2026-05-31", "login", 7),
+    ]
+    with wh.session() as s, s.transaction():
+        s.conn.exec_driver_sql("insert into lead_activity_daily values (?, ?, ?, ?)", rows)
     bulk = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
     # Through the child, the values written in as literals.
-    [(statement, arrow)] = read
+    [(statement, arrow)] = arrow_reads
     assert "'2026-06-01'" in statement and arrow is not None and arrow.height == 2
     monkeypatch.setattr(SQLiteWarehouse, "BULK_READ_BYTES", 10**15)
     by_row = wh.read("select_lead_activity_daily", JUNE_1_2, ACTIVITY_SCHEMA)
@@ -169,24 +177,15 @@ def test_each_bulk_read_takes_a_child_started_before_it(tmp_path, bulk_reads):
     assert left.wait(timeout=30) == 0
 
 
-def test_a_bulk_read_writes_a_list_of_values_in_as_literals(tmp_path, monkeypatch, bulk_reads):
+def test_a_bulk_read_writes_a_list_of_values_in_as_literals(tmp_path, bulk_reads, arrow_reads):
     # `event in :names`: a list expands into one literal per value, typed by the values.
     wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
     wh.init_db()
     rows = [("L1", "2026-06-01", "login", 2), ("L2", "2026-06-02", "document_created", 1)]
     with wh.session() as s, s.transaction():
         s.conn.exec_driver_sql("insert into lead_activity_daily values (?, ?, ?, ?)", rows)
-    statements = []
-    read_arrow = SQLiteWarehouse.read_arrow
-
-    def spy(
-        self: SQLiteWarehouse, statement: str, schema: dict | None = None
-    ) -> pl.DataFrame | None:
-        statements.append(statement)
-        return read_arrow(self, statement, schema)
-
-    monkeypatch.setattr(SQLiteWarehouse, "read_arrow", spy)
     params = {"from_day": "2026-05-01", "to_day": "2026-07-01", "engaged_events": ["login"]}
     first = wh.read("select_first_engaged", params, {"lead_id": pl.String, "engaged_on": pl.Date})
-    assert len(statements) == 1 and "'login'" in statements[0]
+    [(statement, _)] = arrow_reads
+    assert "'login'" in statement
     assert first["lead_id"].to_list() == ["L1"]
