@@ -540,9 +540,9 @@ def fact_expectations(
     return out
 
 
-def missing_columns(table: str, columns: list[str], rules: Rules) -> Report:
-    """The contract's columns `table` lacks (checked without GX, as for the event tables: the
-    other rules run on the columns there are)."""
+def missing_columns(table: str, columns: list[str], severity: str = "error") -> Report:
+    """The contract's columns `table` lacks, checked without GX (the CRM tables' other rules run
+    on the columns there are; the event tables' SQL checks cannot run without them)."""
     report = Report(expectations=1)
     for name in SOURCE_COLUMNS[table]:
         if name not in columns:
@@ -552,7 +552,7 @@ def missing_columns(table: str, columns: list[str], rules: Rules) -> Report:
                     name,
                     "missing column",
                     observed=f"columns: {', '.join(columns)}",
-                    severity=rules.severity("missing column"),
+                    severity=severity,
                 )
             )
     return report
@@ -587,7 +587,9 @@ def validate_frames(
         if KEYS.get(table) in frame.columns:
             keys.setdefault(table, frame.select(KEYS[table]))
         if rules.on("missing column"):
-            report = report.merge(missing_columns(table, frame.columns, rules))
+            report = report.merge(
+                missing_columns(table, frame.columns, rules.severity("missing column"))
+            )
         checks = frame_checks(table, frame.columns, now, rules, keys)
         facts = frame_facts(frame, checks)
         batch_definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(
@@ -706,17 +708,7 @@ def validate_events(
     report = Report(docs=runner.index)
     # Column names first, without GX: with one missing, every SQL check below would fail.
     for table in EVENT_TABLES:
-        report.expectations += 1
-        for name in SOURCE_COLUMNS[table]:
-            if name not in columns[table]:
-                report.failures.append(
-                    Failure(
-                        table,
-                        name,
-                        "missing column",
-                        observed=f"columns: {', '.join(columns[table])}",
-                    )
-                )
+        report = report.merge(missing_columns(table, columns[table]))
     if report.errors:
         report.seconds = time.perf_counter() - start
         return report
