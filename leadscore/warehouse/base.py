@@ -90,22 +90,32 @@ def frame_of_batches(
         assert isinstance(out, pl.DataFrame)
         return coerce(out, schema) if schema else out
 
-    frames: list[pl.DataFrame] = []
+    chunks: list[pl.DataFrame] = []  # each GATHER_PARTS parts, put together in one chunk
+    parts: list[pl.DataFrame] = []
     pending: list[pa.RecordBatch] = []
     rows = 0
+
+    def gather() -> None:
+        chunks.append(parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True))
+        parts.clear()
+
     for batch in batches:
         pending.append(batch)
         rows += batch.num_rows
         if rows >= READ_CHUNK_ROWS:
-            frames.append(frame(pending))
+            parts.append(frame(pending))
             pending, rows = [], 0
-    if pending or not frames:
-        frames.append(frame(pending))
-    # One chunk per column, as a frame the night builds itself has: the steps that read it would
-    # otherwise gather its parts again, in each filter, join and group-by. (Made a column at a
-    # time, letting each column's parts go once made, the read's own peak was lower but the
-    # steps after it held more: a 1M-lead first night on SQLite 1,989 -> 2,333 MB, in one run.)
-    return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=True)
+            if len(parts) == GATHER_PARTS:
+                gather()
+    if pending or not (parts or chunks):
+        parts.append(frame(pending))
+    if parts:
+        gather()
+    # Few chunks a column, as the steps that read a frame want (they would gather many small
+    # parts again in each filter, join and group-by), but never the whole result copied into one
+    # more: put together at the end, the 15M-row roll-up was held twice (PostgreSQL's later night
+    # peaked there, at 2,033 MB). Gathered GATHER_PARTS parts at a time, the copy is of those.
+    return chunks[0] if len(chunks) == 1 else pl.concat(chunks, rechunk=False)
 
 
 class Session:
@@ -496,6 +506,9 @@ class Warehouse(abc.ABC):
 # Rows become a frame this many at a time: Python holds one chunk of row tuples, never the whole
 # result (15M rows of four columns as tuples: ~6 GB; as frames: ~0.4 GB).
 READ_CHUNK_ROWS = 250_000
+# A bulk read's parts are put together this many at a time (`frame_of_batches`): a frame of up to
+# 2M rows is one chunk a column, the 15M-row roll-up eight.
+GATHER_PARTS = 8
 # Frames are written this many rows at a time: the values as the warehouse takes them (text,
 # CSV) are made for one chunk, never for the whole frame (a first night's 15M daily rows).
 WRITE_CHUNK_ROWS = 1_000_000

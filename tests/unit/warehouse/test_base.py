@@ -54,9 +54,10 @@ def test_rows_are_read_in_chunks_and_a_text_value_in_a_later_chunk_keeps_the_col
     assert none.height == 0 and none.columns == ["n", "d"]
 
 
-def test_a_bulk_reads_batches_make_one_frame_of_one_chunk_a_column(monkeypatch):
-    # The parts are cast as they come and then put together into one chunk per column (the
-    # steps reading the frame would otherwise gather the parts again in every filter and join).
+def test_a_bulk_reads_batches_make_one_frame_of_few_chunks_a_column(monkeypatch):
+    # The parts are cast as they come and put together GATHER_PARTS at a time into one chunk per
+    # column (the steps reading the frame would otherwise gather many small parts again in every
+    # filter and join), never all into one more copy of the whole result.
     import pyarrow as pa
 
     monkeypatch.setattr(base, "READ_CHUNK_ROWS", 2)
@@ -65,10 +66,17 @@ def test_a_bulk_reads_batches_make_one_frame_of_one_chunk_a_column(monkeypatch):
         pa.record_batch([pa.array([f"L{i}", f"L{i + 1}"]), pa.array([i, i + 1])], schema=arrow)
         for i in range(0, 10, 2)
     ]
-    frame = base.frame_of_batches(
-        iter(batches), arrow, {"lead_id": pl.Categorical, "events": pl.Int32}
-    )
-    assert frame.schema["lead_id"] == pl.Categorical and frame.schema["events"] == pl.Int32
-    assert frame["lead_id"].cast(pl.String).to_list() == [f"L{i}" for i in range(10)]
-    assert frame["events"].to_list() == list(range(10))
-    assert all(frame[c].n_chunks() == 1 for c in frame.columns)
+    schema = {"lead_id": pl.Categorical, "events": pl.Int32}
+
+    def read(gather: int) -> pl.DataFrame:
+        monkeypatch.setattr(base, "GATHER_PARTS", gather)
+        return base.frame_of_batches(iter(batches), arrow, schema)
+
+    for gather, chunks in ((8, 1), (2, 3), (1, 5)):
+        frame = read(gather)
+        assert frame.schema["lead_id"] == pl.Categorical and frame.schema["events"] == pl.Int32
+        assert frame["lead_id"].cast(pl.String).to_list() == [f"L{i}" for i in range(10)]
+        assert frame["events"].to_list() == list(range(10))
+        assert [frame[c].n_chunks() for c in frame.columns] == [chunks, chunks], gather
+    empty = base.frame_of_batches(iter([]), arrow, schema)
+    assert empty.height == 0 and [empty.schema[c] for c in schema] == list(schema.values())
