@@ -23,6 +23,7 @@ from leadscore.contract import EVENT_TABLES, FRAME_TABLES, TIME_COLUMNS, email_k
 from leadscore.errors import LeadscoreError
 from leadscore.prefetch import Prefetch
 from leadscore.settings import Settings
+from leadscore.tasks.features import profile
 from leadscore.warehouse import Warehouse, cutoff, empty
 
 # One row per lead, day and event: 15M rows at a million leads over 270 days, so the event name
@@ -119,8 +120,6 @@ def read_inputs(
     activity since `since` (its daily counts from `counts` when they were read ahead, see
     `read_daily_counts`). The leads, accounts and product users are not kept: at a million leads
     they are ~0.25 GB that the profiles and the matched users already say."""
-    from leadscore.tasks.features import profile
-
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     night = {t: as_of(tables[t], t, end) for t in NIGHT_TABLES}
     leads = as_of(tables["crm_leads"], "crm_leads", end)

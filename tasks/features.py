@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -24,7 +25,9 @@ from leadscore.contract import (
     email_key,
 )
 from leadscore.settings import Settings
-from leadscore.tasks.extract import Inputs
+
+if TYPE_CHECKING:  # extract builds the profiles with `profile`, from this module
+    from leadscore.tasks.extract import Inputs
 
 # How far back the engagement features look; the activity read must cover it.
 LOOKBACK_DAYS = 90
