@@ -13,6 +13,7 @@ from leadscore.tasks.extract import ACTIVITY_SCHEMA
 from leadscore.warehouse import sqlite
 from leadscore.warehouse.base import Session
 from leadscore.warehouse.sqlite import SQLiteWarehouse
+from leadscore.warehouse.sqlite_arrow import BATCH_ROWS
 
 
 def stored(wh: warehouse.Warehouse, kind: str) -> dict[str, str]:
@@ -140,13 +141,36 @@ def test_a_column_of_mixed_types_is_read_row_by_row_so_validation_sees_the_odd_v
     tmp_path, bulk_reads
 ):
     wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    rows = BATCH_ROWS + 10  # the odd value after the driver's first batch, which typed the column
     with wh.session() as s, s.transaction():
         s.conn.exec_driver_sql("create table t (n integer)")
-        values = [(i,) for i in range(5000)] + [("five thousand",)]
+        values = [(i,) for i in range(rows)] + [("many",)]
         s.conn.exec_driver_sql("insert into t values (?)", values)
     assert wh.read_arrow("select n from t") is None  # the driver refuses the mixed column
     frame = wh.read_table("t")
-    assert frame.height == 5001 and "five thousand" in frame["n"].to_list()
+    assert frame.height == rows + 1 and "many" in frame["n"].to_list()
+
+
+def test_mixed_types_within_the_first_batch_are_read_in_bulk_as_their_text(tmp_path, bulk_reads):
+    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    with wh.session() as s, s.transaction():
+        s.conn.exec_driver_sql("create table t (n integer)")
+        s.conn.exec_driver_sql("insert into t values (?)", [(7,), ("seven",), (None,)])
+    frame = wh.read_arrow("select n from t")
+    assert frame is not None and frame["n"].to_list() == ["7", "seven", None]
+
+
+def test_a_column_null_in_its_first_thousands_of_rows_is_read_in_bulk(tmp_path, bulk_reads):
+    # A CRM table sorted so that its first rows lack an optional key (opportunities without a
+    # lead): the driver once typed such a column as integer and refused its first text.
+    wh = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    with wh.session() as s, s.transaction():
+        s.conn.exec_driver_sql("create table t (id integer, lead_id text)")
+        values = [(i, None if i < 5000 else f"L{i}") for i in range(6000)]
+        s.conn.exec_driver_sql("insert into t values (?, ?)", values)
+    frame = wh.read_arrow("select id, lead_id from t")
+    assert frame is not None and frame.schema["lead_id"] == pl.String
+    assert frame["lead_id"].null_count() == 5000 and frame["lead_id"][5999] == "L5999"
 
 
 def test_inside_a_transaction_reads_see_its_own_writes(tmp_path, bulk_reads):
