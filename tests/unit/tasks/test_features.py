@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import polars as pl
 import pytest
 
+from leadscore.contract import SCORABLE_STATUSES
 from leadscore.tasks import features
 from leadscore.tasks.extract import ACTIVITY_SCHEMA
 
@@ -128,6 +130,40 @@ def test_status_is_read_as_of_the_snapshot_from_its_history():
     assert a["status"].to_list() == ["working"]
     # Lead c is created on the 29th: it does not exist yet on either snapshot.
     assert "c" not in snap["lead_id"].to_list()
+
+
+def test_a_snapshots_status_is_its_leads_last_change_before_it_ties_to_the_one_recorded_last():
+    # Many leads, changes at random moments on a few days (so that some share a moment): the
+    # status each snapshot takes equals the last change before its cutoff, found the plain way.
+    rng = random.Random(5)
+    statuses = ["open", "working", "nurture", "disqualified", "converted"]
+    rows = [
+        (f"L{rng.randrange(60)}", rng.choice(statuses), dt.datetime(2026, 6, rng.randrange(1, 9)))
+        for _ in range(400)
+    ]
+    changes = pl.DataFrame(rows, schema=["lead_id", "status", "changed_at"], orient="row")
+    leads = pl.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(60)],
+            "created_at": [dt.datetime(2026, 5, 1)] * 60,
+        }
+        | {c: [None] * 60 for c in features.FIT_FEATURES}
+    )
+    days = [dt.date(2026, 6, d) for d in range(1, 10)]
+    snap = features.snapshot_frame(leads, changes, no_opportunities(), days)
+    for day in days:
+        cutoff = features.snapshot_cutoff(day)
+        before = changes.with_row_index().filter(pl.col("changed_at") < cutoff)
+        last = before.sort("lead_id", "changed_at", "index").group_by("lead_id").last()
+        expected = {
+            r["lead_id"]: r["status"]
+            for r in leads.join(last, on="lead_id", how="left").iter_rows(named=True)
+            if (r["status"] or "open") in SCORABLE_STATUSES
+        }
+        got = snap.filter(pl.col("snapshot") == day)
+        assert dict(zip(got["lead_id"], got["status"], strict=True)) == {
+            k: v or "open" for k, v in expected.items()
+        }
 
 
 def test_label_is_a_win_inside_the_horizon_and_opportunity_leads_are_left_out():
