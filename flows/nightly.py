@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from leadscore import orchestration, warehouse
+from leadscore import memory, orchestration, warehouse
 from leadscore.crash import crash_point
 from leadscore.prefetch import Prefetch
 from leadscore.run import (
@@ -107,6 +107,9 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
     tracks = lifecycle.load_tracks(settings.tracks_path)  # a bad file fails before any work
     run = RunLog.start(day, settings, flow_run.get_id(), backfill=backfill)
     checks = validate.Runner(settings.docs_dir(day))
+    # What the process holds before the first step (Prefect, GX) is left out of the collections
+    # that free each step's frames (`memory.release`), so that they take milliseconds.
+    memory.settle()
     with (
         wh.lock(),
         report.on_failure(run, checks, settings),
