@@ -107,9 +107,22 @@ def run_night(settings: Settings, day: dt.date, backfill: str | None = None) -> 
     tracks = lifecycle.load_tracks(settings.tracks_path)  # a bad file fails before any work
     run = RunLog.start(day, settings, flow_run.get_id(), backfill=backfill)
     checks = validate.Runner(settings.docs_dir(day))
-    # What the process holds before the first step (Prefect, GX) is left out of the collections
-    # that free each step's frames (`memory.release`), so that they take milliseconds.
-    memory.settle()
+    # What the process holds before the first step (Prefect, GX, this night's engine) is left out
+    # of the collections that free each step's frames (`memory.release`), so that they take
+    # milliseconds; after the night it is collected as anything else (a backfill's engines).
+    with memory.settled():
+        return night_steps(wh, run, checks, tracks, day, settings)
+
+
+def night_steps(
+    wh: warehouse.Warehouse,
+    run: RunLog,
+    checks: validate.Runner,
+    tracks: lifecycle.Tracks,
+    day: dt.date,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The night's steps, under the run lock; a failure is recorded and reported."""
     with (
         wh.lock(),
         report.on_failure(run, checks, settings),

@@ -10,7 +10,7 @@ cycles of Prefect's task machinery (its calls, which hold a task's arguments, an
 tracebacks of the exceptions it catches) and of GX's, which only the cycle collector frees, and
 it seldom runs a full collection. So `release` collects first. A full collection looks at every
 object the process holds (with Prefect and GX loaded, ~0.3 s), so a night first freezes what it
-holds before its steps run (`settle`): those objects are left out of every collection after it,
+holds before its steps run (`settled`): those objects are left out of every collection after it,
 which then looks only at what the night made (a few milliseconds). On PostgreSQL's 1M-lead later
 night, the leads table validation had read (62 MB of Arrow's pool) was still held when the
 features step started; collected, the step peaked at ~1,800 MB instead of ~1,980.
@@ -18,10 +18,11 @@ features step started; collected, the step peaked at ~1,800 MB instead of ~1,980
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
@@ -35,11 +36,18 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _find_malloc_trim()
 
 
-def settle() -> None:
-    """Leave what the process holds now (its modules, Prefect's and GX's objects) out of every
-    later collection: what is garbage now is collected first, as it would never be after."""
+@contextlib.contextmanager
+def settled() -> Iterator[None]:
+    """Inside: what the process holds on entry (its modules, Prefect's and GX's objects) is left
+    out of every collection (what is garbage then is collected first). On leaving it is
+    collectable again: a backfill's nights, or a test's, each leave an engine and a GX context
+    that must not stay held (with their connections) for the rest of the process."""
     gc.collect()
     gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def release() -> None:
