@@ -152,9 +152,10 @@ def night_steps(
             # What tonight's lifecycle and funnel read of the sign-ups and the recent activity,
             # taken before the daily counts go.
             activity = lifecycle.lead_activity(inputs.users, inputs.activity.daily, day)
-            # The daily counts (15M rows at a million leads) are in the feature rows now, and the
-            # leads, accounts and product users in the profiles: `inputs` held the only reference
-            # left to them, so they go here, before training. The report reads the rest.
+            # The daily counts (a million leads' last 97 days: 6M rows) are in the feature rows
+            # now, and the leads, accounts and product users in the profiles: `inputs` held the
+            # only reference left to them, so they go here, before training. The report reads
+            # the rest.
             rollup = inputs.activity.without_daily()
             night_tables = {t: inputs.tables[t] for t in report.TABLES}
             del inputs

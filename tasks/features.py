@@ -24,6 +24,7 @@ from leadscore.contract import (
     SCORABLE_STATUSES,
     email_key,
 )
+from leadscore.prefetch import Prefetch
 from leadscore.settings import Settings
 
 if TYPE_CHECKING:  # extract builds the profiles with `profile`, from this module
@@ -528,6 +529,13 @@ def build(
     base = snapshot_frame(
         profiles, status_changes, opportunities, days, horizon_days, max_rows, seed
     )
+    return with_engagement(base, activity, users)
+
+
+def with_engagement(
+    base: pl.DataFrame, activity: pl.DataFrame, users: pl.DataFrame
+) -> pl.DataFrame:
+    """`snapshot_frame`'s rows with their engagement features (`engagement`) and lifecycle."""
     counts = engagement(activity, users, base.select("lead_id", "snapshot", "cutoff"))
     return (
         base.join(counts, on=["lead_id", "snapshot"], how="left")
@@ -564,38 +572,54 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
         run_date, first.date() if isinstance(first, dt.datetime) else run_date, settings
     )
 
-    def rows(
+    def snapshots(
         on: list[dt.date], horizon: int | None = None, max_rows: int | None = None
     ) -> pl.DataFrame:
-        frame = build(
+        # No snapshot (too little history): the rows of the run date, emptied after their
+        # features are joined (`features`), so that the frame has every column.
+        return snapshot_frame(
             profiles,
             t["crm_lead_status_changes"],
             t["crm_opportunities"],
-            inputs.activity.daily,
-            inputs.users,
             on or [run_date],
             horizon,
             max_rows,
             settings.seed,
         )
-        # No snapshot (too little history): the same columns, no rows.
+
+    def features(base: pl.DataFrame, activity: pl.DataFrame, on: list[dt.date]) -> pl.DataFrame:
+        frame = with_engagement(base, activity, inputs.users)
         return frame if on else frame.clear()
 
-    # Tonight's and a week ago's rows first: each is built with a transient about twice its size
-    # (engagement's lookback of all scorable leads). The training sample, drawn one snapshot at a
-    # time, needs less, so it comes last, when the night holds the most.
-    today = rows([run_date])
+    # The training sample's snapshot rows first (a bounded, weighted sample of each part; the
+    # latest snapshots are the holdout): the older days of their leads' activity, which the
+    # night does not hold for every lead (`extract.Activity.covering`), are read while tonight's
+    # and a week ago's rows are built (in the warehouse, or in SQLite's reader process).
+    train_days, holdout_days = split_snapshots(days, settings.holdout_share)
+    parts = [
+        (on, snapshots(on, settings.horizon_days, cap))
+        for on, cap in (
+            (train_days, settings.max_training_rows),
+            (holdout_days, settings.max_holdout_rows),
+        )
+    ]
+    lookback = dt.timedelta(days=LOOKBACK_DAYS - 1)
+    sampled = [base for on, base in parts if on]
+    older = Prefetch(
+        inputs.activity.covering,
+        pl.concat([b["lead_id"] for b in sampled]) if sampled else pl.Series(dtype=pl.String),
+        min(days, default=run_date) - lookback,
+        max(days, default=run_date),
+    )
+    # Tonight's rows and a week ago's need only the recent days the night holds. Each is built
+    # with a transient about twice its size (engagement's lookback of all scorable leads).
+    today = features(snapshots([run_date]), inputs.activity.daily, [run_date])
     # A week ago's rows are only scored (velocity): the model's features, not the time columns
     # and the recency of each action that tonight's reasons read.
-    week_ago = rows([run_date - dt.timedelta(days=VELOCITY_DAYS)]).select("lead_id", *FEATURES)
-    # The latest snapshots are the holdout; each part is a bounded, weighted sample.
-    train_days, holdout_days = split_snapshots(days, settings.holdout_share)
-    training = pl.concat(
-        [
-            rows(train_days, settings.horizon_days, settings.max_training_rows),
-            rows(holdout_days, settings.horizon_days, settings.max_holdout_rows),
-        ]
-    )
+    week = [run_date - dt.timedelta(days=VELOCITY_DAYS)]
+    week_ago = features(snapshots(week), inputs.activity.daily, week).select("lead_id", *FEATURES)
+    activity = older.result()
+    training = pl.concat([features(base, activity, on) for on, base in parts])
     return FeatureSet(profiles=profiles, training=training, today=today, week_ago=week_ago)
 
 
@@ -619,6 +643,12 @@ def split_snapshots(
         return days, []
     n_hold = min(len(days) - 1, max(1, round(len(days) * holdout_share)))
     return days[:-n_hold], days[-n_hold:]
+
+
+def recent_activity_day(run_date: dt.date) -> dt.date:
+    """The first day of activity that tonight's and a week ago's rows look at: a local night holds
+    every lead's days from here on, and the older ones of the training sample's leads only."""
+    return run_date - dt.timedelta(days=VELOCITY_DAYS + LOOKBACK_DAYS - 1)
 
 
 def first_activity_day(run_date: dt.date, settings: Settings) -> dt.date:
