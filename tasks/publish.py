@@ -134,6 +134,26 @@ def keep_stored_run_ids(s: Session, table: str, day: dt.date) -> None:
     )
 
 
+def compared_with_stored(
+    s: Session, scores: pl.DataFrame | str, day: dt.date
+) -> tuple[pl.DataFrame | str, bool]:
+    """Tonight's scores (a frame, or the work table holding them) against the stored scores of
+    the same date: the scores to write and whether they changed. Unchanged, they take the stored
+    run ids, so that a rerun leaves the rows identical."""
+    if isinstance(scores, str):
+        with s.transaction():
+            changed = not same_stored_scores(s, scores, day)
+            if not changed:
+                keep_stored_run_ids(s, scores, day)
+        return scores, changed
+    # Read outside a transaction, so in bulk (a rerun compares ~1M stored rows).
+    old = s.read("select_lead_score_history", {"score_date": day.isoformat()}, SCORE_SCHEMA)
+    if not same_scores(scores, old):
+        return scores, True
+    stored = scores.drop("run_id").join(old.select("lead_id", "run_id"), on="lead_id")
+    return stored.select(SCORE_COLUMNS), False
+
+
 def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
     """Write the night atomically; returns row counts and whether the scores changed.
 
@@ -142,28 +162,9 @@ def publish_night(wh: Warehouse, night: Night, run: RunLog) -> dict[str, Any]:
     """
     start = time.perf_counter()
     with wh.session() as s:
-        scores = night.routed.scores
         with s.transaction():
             s.create_outputs()
-            if isinstance(scores, str):
-                changed = not same_stored_scores(s, scores, night.run_date)
-                if not changed:
-                    keep_stored_run_ids(s, scores, night.run_date)
-        if not isinstance(scores, str):
-            # Read outside a transaction, so in bulk (a rerun compares ~1M stored rows).
-            old = s.read(
-                "select_lead_score_history",
-                {"score_date": night.run_date.isoformat()},
-                SCORE_SCHEMA,
-            )
-            changed = not same_scores(scores, old)
-            if not changed:
-                scores = (
-                    scores.drop("run_id")
-                    .join(old.select("lead_id", "run_id"), on="lead_id")
-                    .select(SCORE_COLUMNS)
-                )
-            del old
+        scores, changed = compared_with_stored(s, night.routed.scores, night.run_date)
         with s.transaction():
             s.stage("scores", "lead_score_history", scores)
             s.stage("accounts", "account_scores", night.accounts)

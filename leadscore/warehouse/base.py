@@ -317,8 +317,20 @@ class Warehouse(abc.ABC):
     def read_bulk(
         self, conn: Connection, clause: sa.TextClause, params: Params, schema: Schema
     ) -> pl.DataFrame | None:
-        """The rows of `clause` in bulk, typed by `schema`, where the dialect has a bulk reader;
-        None to read them row by row on `conn` (the default)."""
+        """The rows of `clause` in bulk, typed by `schema`: the statement with its values written
+        in (`inline`) read by the dialect's columnar reader (`read_arrow`). None to read them
+        row by row on `conn`: where the dialect has no bulk reader, and on a connection inside
+        a transaction (the bulk reader reads on a connection of its own, which would not see
+        the transaction's writes)."""
+        if conn.in_transaction():
+            return None
+        names = clause.compile().params
+        statement = self.inline(conn, clause, {k: v for k, v in params.items() if k in names})
+        return None if statement is None else self.read_arrow(statement, schema)
+
+    def inline(self, conn: Connection, clause: sa.TextClause, params: Params) -> str | None:
+        """`clause` with the values of `params` (those it uses) written in as SQL literals, for
+        the bulk reader; None where the dialect has none (the default)."""
         return None
 
     def query(

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from leadscore.errors import LeadscoreError
 from leadscore.warehouse.base import WRITE_CHUNK_ROWS, Params, Session, Warehouse
-from leadscore.warehouse.frames import Schema
 
 # An arbitrary constant (a 32-bit int, the lock's first key), the same for every process of the job.
 LOCK_KEY = 531_233_726
@@ -61,33 +60,24 @@ class PostgresWarehouse(Warehouse):
         uri = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return adbc.connect(uri)
 
-    def read_bulk(
-        self, conn: Connection, clause: sa.TextClause, params: Params, schema: Schema
-    ) -> pl.DataFrame | None:
-        """Through ADBC as Arrow: 15M rows in ~20 s and ~0.5 GB, against ~45 s and a Python object
-        per value row by row. psycopg binds the values into the text on the client (as its
-        `ClientCursor` does), so they stay untyped literals that PostgreSQL types from their
-        context, as with `execute`. Only on a connection outside a transaction: ADBC reads on a
-        connection of its own, which would not see the transaction's writes."""
-        if conn.in_transaction():
-            return None
+    def inline(self, conn: Connection, clause: sa.TextClause, params: Params) -> str | None:
+        """The values written in by psycopg on the client (as its `ClientCursor` does), so that
+        they stay untyped literals that PostgreSQL types from their context, as with `execute`.
+        Read through ADBC as Arrow: 15M rows in ~20 s and ~0.5 GB, against ~45 s and a Python
+        object per value row by row."""
         # Lists expand into one placeholder per value, which needs every value bound; the others
         # are bound without a type, so that they stay untyped, as in `execute` (a typed text
         # value is written with a cast to varchar, which a date column will not compare with).
-        names = clause.compile().params
-        used = {k: v for k, v in params.items() if k in names}
         compiled = clause.bindparams(
             *(
                 sa.bindparam(k, v, type_=sa.types.NullType())
-                for k, v in used.items()
+                for k, v in params.items()
                 if not isinstance(v, list | tuple)
             ),
-            **{k: v for k, v in used.items() if isinstance(v, list | tuple)},
+            **{k: v for k, v in params.items() if isinstance(v, list | tuple)},
         ).compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-        values = compiled.params
         raw = conn.connection.driver_connection
-        statement = psycopg.ClientCursor(raw).mogrify(compiled.string, values)
-        return self.read_arrow(statement, schema)
+        return psycopg.ClientCursor(raw).mogrify(compiled.string, compiled.params)
 
     def append(self, conn: Connection, table: str, frame: pl.DataFrame) -> int:
         """COPY the frame as CSV (timestamps with their UTC offset; a category as its text); text

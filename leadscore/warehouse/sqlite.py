@@ -147,31 +147,21 @@ class SQLiteWarehouse(Warehouse):
             _SPARE_READERS[database] = _start_reader(database)
         return child
 
-    def read_bulk(
-        self, conn: Connection, clause: sa.TextClause, params: Params, schema: Schema
-    ) -> pl.DataFrame | None:
-        """Through `read_arrow`, the values written into the statement as SQL literals. Only on
-        a connection outside a transaction: the child reads on a connection of its own, which
-        would not see the transaction's writes."""
-        if conn.in_transaction():
-            return None
-        names = clause.compile().params
-        # A list is bound with its values, so that it takes their type: a list of no type has no
-        # literal form.
+    def inline(self, conn: Connection, clause: sa.TextClause, params: Params) -> str | None:
+        """The values written in by SQLAlchemy's literal rendering. A list is bound with its
+        values, so that it takes their type: a list of no type has no literal form."""
         bound = clause.bindparams(
             *(
                 sa.bindparam(k, list(v), expanding=True)
                 if isinstance(v, list | tuple)
                 else sa.bindparam(k, v)
                 for k, v in params.items()
-                if k in names
             )
         )
-        statement = bound.compile(
+        return bound.compile(
             dialect=self.engine.dialect,
             compile_kwargs={"literal_binds": True, "render_postcompile": True},
         ).string
-        return self.read_arrow(statement, schema)
 
     def upgrade(self, s: Session) -> None:
         """Rebuild the `CLUSTERED` tables an earlier version stored with a rowid (once, in the
