@@ -103,10 +103,8 @@ class Activity:
         """Daily counts that hold, for each of `lead_ids`, all its days from `first` to `last`
         (and other rows, which the features' joins leave out): `daily`, and the older days
         `daily` does not hold read for those leads."""
-        if self.older is None or first >= self.older.to_day:  # `daily` holds those days
-            return self.daily
-        older = self.older.read(lead_ids, first, last)
-        if older.is_empty():
+        older = self.older.read(lead_ids, first, last) if self.older else None
+        if older is None or older.is_empty():  # `daily` holds every day asked for
             return self.daily
         return pl.concat([older, self.daily], rechunk=False)
 

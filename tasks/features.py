@@ -603,12 +603,11 @@ def build_night(inputs: Inputs, run_date: dt.date, settings: Settings) -> Featur
             (holdout_days, settings.max_holdout_rows),
         )
     ]
-    lookback = dt.timedelta(days=LOOKBACK_DAYS - 1)
     sampled = [base for on, base in parts if on]
     older = Prefetch(
         inputs.activity.covering,
         pl.concat([b["lead_id"] for b in sampled]) if sampled else pl.Series(dtype=pl.String),
-        min(days, default=run_date) - lookback,
+        lookback_start(min(days, default=run_date)),
         max(days, default=run_date),
     )
     # Tonight's rows and a week ago's need only the recent days the night holds. Each is built
@@ -645,10 +644,15 @@ def split_snapshots(
     return days[:-n_hold], days[-n_hold:]
 
 
+def lookback_start(day: dt.date) -> dt.date:
+    """The first day of activity a snapshot as of `day` looks at (`engagement`'s windows)."""
+    return day - dt.timedelta(days=LOOKBACK_DAYS - 1)
+
+
 def recent_activity_day(run_date: dt.date) -> dt.date:
     """The first day of activity that tonight's and a week ago's rows look at: a local night holds
     every lead's days from here on, and the older ones of the training sample's leads only."""
-    return run_date - dt.timedelta(days=VELOCITY_DAYS + LOOKBACK_DAYS - 1)
+    return lookback_start(run_date - dt.timedelta(days=VELOCITY_DAYS))
 
 
 def first_activity_day(run_date: dt.date, settings: Settings) -> dt.date:
