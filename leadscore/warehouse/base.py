@@ -99,18 +99,22 @@ def frame_of_batches(
         chunks.append(parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True))
         parts.clear()
 
+    held = 0  # the driver's bytes in `pending`
     for batch in batches:
         pending.append(batch)
         rows += batch.num_rows
-        if rows >= READ_CHUNK_ROWS:
+        held += batch.nbytes
+        if rows >= READ_CHUNK_ROWS or held >= READ_CHUNK_BYTES:
             parts.append(frame(pending))
-            pending, rows = [], 0
+            pending, rows, held = [], 0, 0
             if len(parts) == GATHER_PARTS:
                 gather()
     if pending or not (parts or chunks):
         parts.append(frame(pending))
-    if parts:
-        gather()
+    # The parts left over (fewer than GATHER_PARTS) stay chunks of their own: put together, a
+    # read of up to 2M rows was copied whole once more at its end, which was the peak of the
+    # warehouse night's Python process (reading a CRM table, or the 300,000 training rows).
+    chunks.extend(parts)
     # Few chunks a column, as the steps that read a frame want (they would gather many small
     # parts again in each filter, join and group-by), but never the whole result copied into one
     # more: put together at the end, the 15M-row roll-up was held twice (PostgreSQL's later night
@@ -518,8 +522,11 @@ class Warehouse(abc.ABC):
 # Rows become a frame this many at a time: Python holds one chunk of row tuples, never the whole
 # result (15M rows of four columns as tuples: ~6 GB; as frames: ~0.4 GB).
 READ_CHUNK_ROWS = 250_000
+# ... or fewer, when a bulk reader's batches of a wide result (the training sample's 65 columns)
+# hold this many bytes.
+READ_CHUNK_BYTES = 16 * 2**20
 # A bulk read's parts are put together this many at a time (`frame_of_batches`): a frame of up to
-# 2M rows is one chunk a column, the 15M-row roll-up eight.
+# 2M rows has a chunk a part (at most 8), the 15M-row roll-up 7 of 2M rows and 4 parts.
 GATHER_PARTS = 8
 # Frames are written this many rows at a time: the values as the warehouse takes them (text,
 # CSV) are made for one chunk, never for the whole frame (a first night's 15M daily rows).
