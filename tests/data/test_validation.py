@@ -174,6 +174,38 @@ def test_gx_checks_one_row_of_counts_made_by_polars():
     assert ("crm_leads", "email", "missing column") in errors(report)
 
 
+def test_the_counts_add_up_a_slice_at_a_time(monkeypatch):
+    # polars counts FACT_ROWS rows at a time: the counts are those of the whole table, a key
+    # repeated across slices included.
+    leads = pl.DataFrame(
+        {
+            "lead_id": ["a", "b", "c", "a", None, "d", "e"],
+            "account_id": ["x", "gone", None, "x", "x", "y", "gone"],
+            "email": ["a@x.com", "nope", None, "b@y.org", "c@z.io", "@", "d@e.fr"],
+            "title": ["CEO", None, None, None, "CTO", None, "VP"],
+        }
+    )
+    rules = validate.load_rules(load_settings().validation_path)
+    keys = {"crm_accounts": pl.DataFrame({"account_id": ["x", "y"]})}
+    checks = validate.frame_checks("crm_leads", leads.columns, NOW, rules, keys)
+    whole = validate.frame_facts(leads, checks)
+    monkeypatch.setattr(validate, "FACT_ROWS", 2)
+    sliced = validate.frame_facts(leads, checks)
+    assert sliced.equals(whole)
+    facts = sliced.row(0, named=True)
+    found = {c.rule: (facts[f"bad_{i}"], facts[f"counted_{i}"]) for i, c in enumerate(checks)}
+    assert found["key unique"] == (2, 6)
+    assert found["reference match rate"] == (2, 6)
+    assert found["share of well-formed emails"] == (2, 6)
+    # A key given once per row is found clean on the whole column: its rows are never marked
+    # (here marking would fail: the text is no number).
+    check = validate.FrameCheck(
+        "key unique", "lead_id", pl.col("lead_id").cast(pl.Int64), clean=pl.lit(True)
+    )
+    facts = validate.frame_facts(leads, [check]).row(0, named=True)
+    assert (facts["bad_0"], facts["counted_0"], facts["passing_0"]) == (0, 6, 1.0)
+
+
 def test_gx_keeps_no_table_once_it_is_checked(clean):
     # GX's context lives as long as the process and its pandas data source's engine kept every
     # batch it loaded (the CRM tables, as pandas frames) all night; the results are all a night
