@@ -83,10 +83,16 @@ class Scorer:
     version: str = ""
 
     def points(self, X: pl.DataFrame) -> np.ndarray:
-        return self._points_of(self.model.contributions(X.select(FEATURES)))
+        # Scaled in place: the contributions are this call's own (300,000 training rows of 48
+        # columns are 115 MB, held once instead of three times).
+        return self._points_of(self.model.contributions(X.select(FEATURES)), in_place=True)
 
-    def _points_of(self, contributions: np.ndarray) -> np.ndarray:
-        return self.scale.factor * (contributions - np.asarray(self.scale.floor))
+    def _points_of(self, contributions: np.ndarray, in_place: bool = False) -> np.ndarray:
+        out = np.subtract(
+            contributions, np.asarray(self.scale.floor), out=contributions if in_place else None
+        )
+        out *= self.scale.factor
+        return out
 
     def probability(self, X: pl.DataFrame) -> np.ndarray:
         return self.model.predict_proba(X.select(FEATURES))[:, 1]

@@ -293,6 +293,20 @@ def test_downsample_leaves_a_small_set_whole():
     assert out.height == 10 and (out["weight"] == 1.0).all()
 
 
+def test_a_set_kept_whole_comes_out_in_snapshot_and_lead_order():
+    # A set in that order already is kept as it is (not sorted again); any other is sorted.
+    ordered = rows(3, 7).with_columns(pl.Series("snapshot", [1, 1, 1, 2, 2, 2, 2, 3, 3, 3]))
+    assert features.in_sample_order(ordered)
+    assert features.downsample(ordered, max_rows=40, seed=7).drop("weight").equals(ordered)
+    shuffled = ordered.sample(fraction=1.0, shuffle=True, seed=3)
+    assert not features.in_sample_order(shuffled)
+    assert features.downsample(shuffled, max_rows=40, seed=7).drop("weight").equals(ordered)
+    # Within a snapshot the leads go in text order: "L10" before "L9".
+    text = pl.DataFrame({"lead_id": ["L9", "L10"], "snapshot": [1, 1], "label": [0, 1]})
+    assert not features.in_sample_order(text)
+    assert features.downsample(text, max_rows=40, seed=7)["lead_id"].to_list() == ["L10", "L9"]
+
+
 def test_a_sample_of_a_sample_keeps_its_weights_multiplied():
     first = features.downsample(rows(10, 90), max_rows=40, seed=7)
     second = features.downsample(first, max_rows=25, seed=7)
