@@ -359,9 +359,9 @@ def downsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     """
     counts = dict(rows.group_by("label").len().iter_rows())
     plan = sample_plan(counts.get(1, 0), counts.get(0, 0), max_rows)
-    # Rows kept whole that are in this order already (a night's training sample, as it is read)
-    # are not sorted again: that copied the whole sample (~0.1 GB at 300,000 rows).
-    ordered = rows if plan is None and in_sample_order(rows) else rows.sort("snapshot", "lead_id")
+    # Rows in this order already (a night's training sample, as it is read; the baselines' sample
+    # of it) are not sorted again: that copied them whole (~0.1 GB at 300,000 rows).
+    ordered = rows if in_sample_order(rows) else rows.sort("snapshot", "lead_id")
     return _draw(ordered, plan, {0: 0, 1: 0}, seed)
 
 
@@ -385,20 +385,20 @@ def _draw(
     weight = pl.col("weight") if "weight" in rows.columns else pl.lit(1.0)
     if plan is None:
         return rows.with_columns(weight.alias("weight"))
-    parts = []
-    for label, (size, keep) in plan.items():
-        part = rows.filter(pl.col("label") == label)
-        if part.is_empty():  # none of this label here (or at all: `size` 0)
+    # One filter over the rows, in their order: each row's place among the rows of its label,
+    # and whether the plan keeps that place (not a copy of each label's rows, then of the kept
+    # ones, then sorted back together).
+    label = pl.col("label")
+    place = pl.int_range(pl.len(), dtype=pl.Int64).over("label")
+    kept, weighted = pl.lit(False), pl.lit(None, dtype=pl.Float64)
+    for value, (size, keep) in plan.items():
+        if size == 0:  # no row of this label at all
             continue
-        if keep < size:
-            place = pl.int_range(pl.len(), dtype=pl.Int64) + before[label]
-            part = part.filter(keeps(place, size, keep, seed))
-        parts.append(part.with_columns((weight / (keep / size)).alias("weight")))
-    return (
-        pl.concat(parts).sort("snapshot", "lead_id")
-        if parts
-        else rows.clear().with_columns(weight.alias("weight"))
-    )
+        mine = label == value
+        drawn = keeps(place + before[value], size, keep, seed) if keep < size else pl.lit(True)
+        kept = pl.when(mine).then(drawn).otherwise(kept)
+        weighted = pl.when(mine).then(weight / (keep / size)).otherwise(weighted)
+    return rows.filter(kept).with_columns(weighted.alias("weight"))
 
 
 def sample_plan(positives: int, negatives: int, max_rows: int) -> dict[int, tuple[int, int]] | None:
