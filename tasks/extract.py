@@ -54,9 +54,10 @@ class Sources:
     # Event tables whose event_id the warehouse itself keeps unique.
     enforced_keys: frozenset[str]
 
-    def read(self, table: str) -> pl.DataFrame:
-        """Every column of CRM table `table`, as stored."""
-        return self.warehouse.read_table(table)
+    def read(self, table: str, whole: bool = True) -> pl.DataFrame:
+        """Every column of CRM table `table`, as stored (`whole`: as `Warehouse.read_table`
+        takes it)."""
+        return self.warehouse.read_table(table, whole=whole)
 
 
 @dataclass(frozen=True)

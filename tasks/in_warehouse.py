@@ -173,7 +173,8 @@ select lead_id, snapshot, cutoff, status, lead_age_days, days_in_status{label} f
         """A work table of feature rows, as a frame (the training sample; tests), in snapshot
         and lead_id order if `order`."""
         by = f" order by snapshot, {self.wh.sql_binary('lead_id')}" if order else ""
-        return self.wh.read_sql(f"select * from {name}{by}", ROW_SCHEMA)
+        # In the reader's parts: read once into the fit, not copied into one chunk.
+        return self.wh.read_sql(f"select * from {name}{by}", ROW_SCHEMA, whole=False)
 
     def points(self, scorer: Scorer, name: str) -> pl.DataFrame:
         """lead_id, fit_score, engagement_score, close_probability of work table `name`."""

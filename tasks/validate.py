@@ -345,7 +345,9 @@ def check_sources(
         upcoming = Prefetch(sources.read, following) if ahead and following else None
         while following is not None:
             table, following = following, next(reads, None)
-            raw = upcoming.result() if upcoming is not None else sources.read(table)
+            # A table let go once checked stays in the reader's parts (not copied into one).
+            whole = keep is None or table in keep
+            raw = upcoming.result() if upcoming is not None else sources.read(table, whole)
             upcoming = Prefetch(sources.read, following) if ahead and following else None
             frame = coerce(raw, SOURCE_COLUMNS[table])
             types.append(check_types({table: frame}, {table: raw}))

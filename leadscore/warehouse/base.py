@@ -72,14 +72,24 @@ def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def frame_of_batches(
-    batches: Iterable[pa.RecordBatch], arrow_schema: pa.Schema, schema: Schema | None = None
+    batches: Iterable[pa.RecordBatch],
+    arrow_schema: pa.Schema,
+    schema: Schema | None = None,
+    whole: bool = True,
 ) -> pl.DataFrame:
     """A bulk reader's Arrow batches as one frame, made `READ_CHUNK_ROWS` rows at a time and each
     part cast to `schema` when given: the driver's text is never held whole (the 15M-row roll-up
     holds its lead as a category, 60 MB, not 0.4 GB of text). Each part is copied out of the
     driver's buffers, which hold room to grow or a whole stream message (300,000 training rows:
     576 MB resident instead of 654 MB). Types Arrow keeps opaque (PostgreSQL's numeric) go on as
-    their text."""
+    their text.
+
+    `whole`: the parts left over (fewer than `GATHER_PARTS`) are put together too, so that a
+    result of up to 2M rows is one chunk a column. A frame a night keeps and works on (the CRM
+    tables of a local night) wants that: the steps that read it otherwise made contiguous copies
+    of their own, held beside it (PostgreSQL's 1M-lead later night: +0.2 GB). A frame read to be
+    checked and let go, or read once into a fit (the warehouse night's), is better left in
+    parts: putting it together copied it whole once more, the peak of that night's process."""
 
     def frame(part: list[pa.RecordBatch]) -> pl.DataFrame:
         table = pa.Table.from_batches(part, arrow_schema)
@@ -111,9 +121,8 @@ def frame_of_batches(
                 gather()
     if pending or not (parts or chunks):
         parts.append(frame(pending))
-    # The parts left over (fewer than GATHER_PARTS) stay chunks of their own: put together, a
-    # read of up to 2M rows was copied whole once more at its end, which was the peak of the
-    # warehouse night's Python process (reading a CRM table, or the 300,000 training rows).
+    if whole and len(parts) > 1:
+        gather()
     chunks.extend(parts)
     # Few chunks a column, as the steps that read a frame want (they would gather many small
     # parts again in each filter, join and group-by), but never the whole result copied into one
@@ -283,22 +292,27 @@ class Warehouse(abc.ABC):
         with self.session() as s:
             return s.read(name, params, schema) if s.has_table(table) else empty(schema or {})
 
-    def read_table(self, table: str, schema: Schema | None = None) -> pl.DataFrame:
+    def read_table(
+        self, table: str, schema: Schema | None = None, whole: bool = True
+    ) -> pl.DataFrame:
         """Every row and column of `table`, as stored: through the dialect's columnar (Arrow)
         reader where it has one, else row by row (also when the columnar reader refuses a
-        column that holds values of mixed types, so validation still sees them)."""
-        frame = self.read_columnar(table)
+        column that holds values of mixed types, so validation still sees them). `whole`: as
+        `frame_of_batches` takes it."""
+        frame = self.read_columnar(table, whole)
         if frame is not None:
             return coerce(frame, schema or {})
         with self.engine.connect() as conn:
             result = conn.execute(sa.select(sa.literal_column("*")).select_from(sa.table(table)))
             return result_to_frame(result, schema)
 
-    def read_columnar(self, table: str) -> pl.DataFrame | None:
+    def read_columnar(self, table: str, whole: bool = True) -> pl.DataFrame | None:
         """`table` read through ADBC; None where the dialect has no driver or it cannot read it."""
-        return self.read_arrow(f"select * from {self.quote(table)}")
+        return self.read_arrow(f"select * from {self.quote(table)}", whole=whole)
 
-    def read_arrow(self, statement: str, schema: Schema | None = None) -> pl.DataFrame | None:
+    def read_arrow(
+        self, statement: str, schema: Schema | None = None, whole: bool = True
+    ) -> pl.DataFrame | None:
         """A statement without parameters run on an ADBC connection of its own, its result
         streamed as Arrow into a frame (`frame_of_batches`, cast to `schema` when given); None
         where the dialect has no driver or the driver refuses it (the row reader then runs it,
@@ -310,7 +324,7 @@ class Warehouse(abc.ABC):
             with connection, connection.cursor() as cursor:
                 cursor.execute(statement)
                 reader = cursor.fetch_record_batch()
-                return frame_of_batches(reader, reader.schema, schema)
+                return frame_of_batches(reader, reader.schema, schema, whole)
         except Exception:  # noqa: BLE001 (mixed types in a column, no driver: the row reader decides)
             return None
 
@@ -347,10 +361,13 @@ class Warehouse(abc.ABC):
             result = conn.execute(_text(statement, params), dict(params))
             return result_to_frame(result, schema)
 
-    def read_sql(self, statement: str, schema: Schema | None = None) -> pl.DataFrame:
+    def read_sql(
+        self, statement: str, schema: Schema | None = None, whole: bool = True
+    ) -> pl.DataFrame:
         """Generated SQL text without parameters (see `leadscore.sqlgen`), its rows cast to
-        `schema`: through ADBC where the dialect reads in bulk, else row by row."""
-        frame = self.read_arrow(statement, schema) if self.dialect != "sqlite" else None
+        `schema`: through ADBC where the dialect reads in bulk, else row by row. `whole`: as
+        `frame_of_batches` takes it."""
+        frame = self.read_arrow(statement, schema, whole) if self.dialect != "sqlite" else None
         if frame is not None:
             return frame
         with self.engine.connect() as conn:
@@ -526,7 +543,7 @@ READ_CHUNK_ROWS = 250_000
 # hold this many bytes.
 READ_CHUNK_BYTES = 16 * 2**20
 # A bulk read's parts are put together this many at a time (`frame_of_batches`): a frame of up to
-# 2M rows has a chunk a part (at most 8), the 15M-row roll-up 7 of 2M rows and 4 parts.
+# 2M rows is one chunk a column, the 15M-row roll-up eight (in its parts, up to 2M rows more).
 GATHER_PARTS = 8
 # Frames are written this many rows at a time: the values as the warehouse takes them (text,
 # CSV) are made for one chunk, never for the whole frame (a first night's 15M daily rows).

@@ -105,7 +105,9 @@ class SQLiteWarehouse(Warehouse):
             conn.exec_driver_sql(statement, list(_values(chunk).iter_rows()))
         return frame.height
 
-    def read_arrow(self, statement: str, schema: Schema | None = None) -> pl.DataFrame | None:
+    def read_arrow(
+        self, statement: str, schema: Schema | None = None, whole: bool = True
+    ) -> pl.DataFrame | None:
         """A statement without parameters read through ADBC in a child process
         (`leadscore.warehouse.sqlite_arrow`), as Arrow: the 1M-lead demo's 15M-row roll-up in
         ~10 s instead of ~40 s row by row. The batches become frames `READ_CHUNK_ROWS` rows at a
@@ -129,7 +131,7 @@ class SQLiteWarehouse(Warehouse):
         frame: pl.DataFrame | None = None
         try:
             reader = pa.ipc.open_stream(child.stdout)
-            frame = frame_of_batches(reader, reader.schema, schema)
+            frame = frame_of_batches(reader, reader.schema, schema, whole)
         except pa.ArrowInvalid:  # the child stopped: the driver refused the statement
             frame = None
         finally:

@@ -57,8 +57,8 @@ def test_rows_are_read_in_chunks_and_a_text_value_in_a_later_chunk_keeps_the_col
 def test_a_bulk_reads_batches_make_one_frame_of_few_chunks_a_column(monkeypatch):
     # The parts are cast as they come and put together GATHER_PARTS at a time into one chunk per
     # column (the steps reading the frame would otherwise gather many small parts again in every
-    # filter and join), never all into one more copy of the whole result: the parts left over
-    # stay chunks of their own.
+    # filter and join), never all into one more copy of the whole result. Not `whole`, the
+    # parts left over stay chunks of their own.
     import pyarrow as pa
 
     monkeypatch.setattr(base, "READ_CHUNK_ROWS", 2)
@@ -69,16 +69,23 @@ def test_a_bulk_reads_batches_make_one_frame_of_few_chunks_a_column(monkeypatch)
     ]
     schema = {"lead_id": pl.Categorical, "events": pl.Int32}
 
-    def read(gather: int) -> pl.DataFrame:
+    def read(gather: int, whole: bool) -> pl.DataFrame:
         monkeypatch.setattr(base, "GATHER_PARTS", gather)
-        return base.frame_of_batches(iter(batches), arrow, schema)
+        return base.frame_of_batches(iter(batches), arrow, schema, whole)
 
-    for gather, chunks in ((8, 5), (5, 1), (2, 3), (1, 5)):
-        frame = read(gather)
+    for gather, whole, chunks in (
+        (8, True, 1),
+        (8, False, 5),
+        (5, False, 1),
+        (2, True, 3),
+        (2, False, 3),
+        (1, True, 5),
+    ):
+        frame = read(gather, whole)
         assert frame.schema["lead_id"] == pl.Categorical and frame.schema["events"] == pl.Int32
         assert frame["lead_id"].cast(pl.String).to_list() == [f"L{i}" for i in range(10)]
         assert frame["events"].to_list() == list(range(10))
-        assert [frame[c].n_chunks() for c in frame.columns] == [chunks, chunks], gather
+        assert [frame[c].n_chunks() for c in frame.columns] == [chunks, chunks], (gather, whole)
     empty = base.frame_of_batches(iter([]), arrow, schema)
     assert empty.height == 0 and [empty.schema[c] for c in schema] == list(schema.values())
 
@@ -97,9 +104,9 @@ def test_a_wide_results_parts_are_bounded_by_the_drivers_bytes(monkeypatch):
     ]
     monkeypatch.setattr(base, "READ_CHUNK_ROWS", 1_000)
     monkeypatch.setattr(base, "GATHER_PARTS", 100)
-    whole = base.frame_of_batches(iter(batches), arrow)
+    whole = base.frame_of_batches(iter(batches), arrow, whole=False)
     assert whole.height == 10 and whole["lead_id"].n_chunks() == 1
     monkeypatch.setattr(base, "READ_CHUNK_BYTES", 3_000)
-    parts = base.frame_of_batches(iter(batches), arrow)
+    parts = base.frame_of_batches(iter(batches), arrow, whole=False)
     assert parts["lead_id"].to_list() == whole["lead_id"].to_list()
     assert parts["lead_id"].n_chunks() == 3  # two batches a part (4 kB), the last one alone
