@@ -104,9 +104,9 @@ def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, pl.DataFrame
     read_arrow = SQLiteWarehouse.read_arrow
 
     def spy(
-        self: SQLiteWarehouse, statement: str, schema: dict | None = None
+        self: SQLiteWarehouse, statement: str, schema: dict | None = None, whole: bool = True
     ) -> pl.DataFrame | None:
-        frame = read_arrow(self, statement, schema)
+        frame = read_arrow(self, statement, schema, whole)
         read.append((statement, frame))
         return frame
 
