@@ -77,8 +77,9 @@ def frame_of_batches(
     schema: Schema | None = None,
     whole: bool = True,
 ) -> pl.DataFrame:
-    """A bulk reader's Arrow batches as one frame, made `READ_CHUNK_ROWS` rows at a time and each
-    part cast to `schema` when given: the driver's text is never held whole (the 15M-row roll-up
+    """A bulk reader's Arrow batches as one frame, made `READ_CHUNK_ROWS` rows at a time (fewer
+    when the driver's batches hold `READ_CHUNK_BYTES` first) and each part cast to `schema` when
+    given: the driver's text is never held whole (the 15M-row roll-up
     holds its lead as a category, 60 MB, not 0.4 GB of text). Each part is copied out of the
     driver's buffers, which hold room to grow or a whole stream message (300,000 training rows:
     576 MB resident instead of 654 MB). Types Arrow keeps opaque (PostgreSQL's numeric) go on as

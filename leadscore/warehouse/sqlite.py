@@ -110,11 +110,11 @@ class SQLiteWarehouse(Warehouse):
     ) -> pl.DataFrame | None:
         """A statement without parameters read through ADBC in a child process
         (`leadscore.warehouse.sqlite_arrow`), as Arrow: the 1M-lead demo's 15M-row roll-up in
-        ~10 s instead of ~40 s row by row. The batches become frames `READ_CHUNK_ROWS` rows at a
-        time, each cast to `schema` when given, so the text the driver gives is never held whole.
-        None (the row reader then runs it) for an in-memory warehouse, a file smaller than
-        `BULK_READ_BYTES` (the child's start would cost more than it saves), or a statement the
-        driver refuses (a column holding values of mixed types)."""
+        ~10 s instead of ~40 s row by row. The batches become frames a part at a time
+        (`frame_of_batches`), each cast to `schema` when given, so the text the driver gives is
+        never held whole. None (the row reader then runs it) for an in-memory warehouse, a file
+        smaller than `BULK_READ_BYTES` (the child's start would cost more than it saves), or a
+        statement the driver refuses (a column holding values of mixed types)."""
         database = self.engine.url.database or ""
         if not database or database == ":memory:" or not Path(database).exists():
             return None
